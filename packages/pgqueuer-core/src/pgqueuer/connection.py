@@ -1,0 +1,89 @@
+"""Connection settings: which PostgreSQL to talk to, and how to describe it safely.
+
+Precedence (PgQueuer 1.6 compatible): an explicit DSN (``--pg-dsn``, or the ``PGDSN`` the CLI
+reads for it), then ``PGQUEUER_DSN``, then ``PGDSN``; with none of them set, asyncpg reads the
+libpq variables itself (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``,
+``PGPASSFILE``, ``PGSSLMODE``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from pgqueuer.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import asyncpg
+
+DSN_ENV = ("PGQUEUER_DSN", "PGDSN")
+CONNECT_TIMEOUT_ENV = ("PGQUEUER_CONNECT_TIMEOUT", "PGCONNECT_TIMEOUT")
+APPLICATION_NAME_ENV = "PGQUEUER_APPLICATION_NAME"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def resolve_dsn(dsn: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The DSN to use, or None to let the libpq variables decide."""
+    env = os.environ if environ is None else environ
+    if dsn:
+        return dsn
+    for var in DSN_ENV:
+        if env.get(var):
+            return env[var]
+    return None
+
+
+def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds to wait for a connection (``PGQUEUER_CONNECT_TIMEOUT``, ``PGCONNECT_TIMEOUT``)."""
+    env = os.environ if environ is None else environ
+    for var in CONNECT_TIMEOUT_ENV:
+        raw = env.get(var)
+        if raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigurationError(f"{var}={raw!r} is not a number of seconds") from None
+            if value <= 0:
+                raise ConfigurationError(f"{var}={raw!r} must be greater than 0")
+            return value
+    return DEFAULT_CONNECT_TIMEOUT
+
+
+def describe_target(dsn: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``host:port/database`` for messages; never includes a password."""
+    env = os.environ if environ is None else environ
+    host = env.get("PGHOST") or "localhost"
+    port = env.get("PGPORT") or "5432"
+    database = env.get("PGDATABASE") or env.get("PGUSER") or "postgres"
+    if dsn:
+        try:
+            parts = urlsplit(dsn)
+            host = parts.hostname or host
+            port = str(parts.port or port)
+        except ValueError:
+            return "the configured DSN"
+        if parts.path.strip("/"):
+            database = parts.path.strip("/")
+    return f"{host}:{port}/{database}"
+
+
+async def connect(
+    dsn: str | None = None,
+    *,
+    timeout: float | None = None,
+    application_name: str | None = None,
+) -> asyncpg.Connection:
+    """Open one asyncpg connection with the resolved settings."""
+    import asyncpg
+
+    server_settings = {}
+    app = application_name or os.environ.get(APPLICATION_NAME_ENV)
+    if app:
+        server_settings["application_name"] = app
+    return await asyncpg.connect(
+        resolve_dsn(dsn),
+        timeout=timeout or connect_timeout(),
+        server_settings=server_settings or None,
+    )

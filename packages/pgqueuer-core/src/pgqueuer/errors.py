@@ -1,0 +1,47 @@
+"""Typed errors raised by pgqueuer and its sibling packages.
+
+The library never prints: the CLI turns these into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class PgQueuerError(Exception):
+    """Base class of every error pgqueuer raises on purpose."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or self.__class__.__name__).strip())
+
+
+# PgQueuer 1.6 spells its base class this way; keep the name importable.
+PgqException = PgQueuerError
+
+
+class InvalidIdentifierError(PgQueuerError, ValueError):
+    """A schema, prefix, object or channel name is not allowed."""
+
+
+class ConfigurationError(PgQueuerError, ValueError):
+    """A setting (environment variable or argument) has a value that cannot be used."""
+
+
+class SchemaNotInstalledError(PgQueuerError):
+    """The pgqueuer tables are not installed; run 'pgq install'."""
+
+
+class SchemaAlreadyInstalledError(PgQueuerError):
+    """The pgqueuer schema is already installed; run 'pgq upgrade' to bring it up to date."""
+
+
+class SchemaDriftError(PgQueuerError):
+    """A column has a type that upgrade cannot convert safely."""
+
+    def __init__(self, table: str, column: str, installed: str, declared: str) -> None:
+        self.table = table
+        self.column = column
+        self.installed = installed
+        self.declared = declared
+        super().__init__(
+            f"column {table}.{column} is {installed}, expected {declared}; "
+            "upgrade will not convert it: change it by hand, then run 'pgq upgrade' again"
+        )

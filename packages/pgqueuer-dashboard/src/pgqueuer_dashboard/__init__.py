@@ -1,0 +1,1 @@
+"""pgqueuer-dashboard: queue statistics as data and as live views."""

@@ -1,0 +1,58 @@
+"""pgqueuer-schema: install, uninstall, upgrade, verify and tune the pgqueuer tables.
+
+Every operation is an async function over an asyncpg connection and a
+:class:`pgqueuer.names.Names`; the ``*_sql`` functions render the same SQL without connecting.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pgqueuer-schema")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0"
+
+from pgqueuer_schema.operations import (  # noqa: E402 (after __version__, which render uses)
+    autovac,
+    durability_changes,
+    inspect,
+    install,
+    is_installed,
+    plan,
+    schema_lock,
+    set_durability,
+    uninstall,
+    upgrade,
+    verify,
+)
+from pgqueuer_schema.converge import upgrade_sql  # noqa: E402
+from pgqueuer_schema.plan import Plan, Step  # noqa: E402
+from pgqueuer_schema.render import (  # noqa: E402
+    autovac_sql,
+    durability_sql,
+    install_sql,
+    uninstall_sql,
+)
+
+__all__ = [
+    "Plan",
+    "Step",
+    "__version__",
+    "autovac",
+    "autovac_sql",
+    "durability_changes",
+    "durability_sql",
+    "inspect",
+    "install",
+    "install_sql",
+    "is_installed",
+    "plan",
+    "schema_lock",
+    "set_durability",
+    "uninstall",
+    "uninstall_sql",
+    "upgrade",
+    "upgrade_sql",
+    "verify",
+]

@@ -1,0 +1,216 @@
+"""The schema operations over one asyncpg connection: what the pgq commands call."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Literal
+
+from pgqueuer.errors import SchemaAlreadyInstalledError
+from pgqueuer.names import Names
+from pgqueuer.types import Durability
+
+from pgqueuer_schema import render
+from pgqueuer_schema.declaration import PERSISTENCE, declare
+from pgqueuer_schema.inspect import Catalog, read_catalog
+from pgqueuer_schema.plan import Plan, Step, infer_durability, plan_upgrade
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+LOCK_POLL_SECONDS = 0.1
+
+
+def lock_key(names: Names) -> int:
+    """Advisory-lock key shared by every DDL operation on one installation."""
+    return zlib.crc32(names.qualify(names.queue_table).encode())
+
+
+@asynccontextmanager
+async def schema_lock(conn: asyncpg.Connection, names: Names) -> AsyncIterator[None]:
+    """Hold the installation's session advisory lock: DDL operations run one at a time."""
+    key = lock_key(names)
+    # Poll with pg_try_advisory_lock instead of blocking in pg_advisory_lock: a session blocked
+    # inside a statement is an open transaction, and CREATE INDEX CONCURRENTLY in the session
+    # holding the lock would wait for it -- a deadlock between two upgrades.
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        if not conn.is_closed():
+            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+async def inspect(conn: asyncpg.Connection, names: Names) -> Catalog:
+    """The installed objects of ``names``, read from the catalog."""
+    return await read_catalog(conn, names)
+
+
+async def is_installed(conn: asyncpg.Connection, names: Names) -> bool:
+    """True when any table, the enum type or the function of ``names`` exists."""
+    return not (await read_catalog(conn, names)).empty
+
+
+async def install(
+    conn: asyncpg.Connection,
+    names: Names,
+    durability: Durability | str = Durability.durable,
+    *,
+    create_schema: bool = True,
+) -> None:
+    """Create the tables, type, indexes, function and triggers in one transaction.
+
+    Raises SchemaAlreadyInstalledError when anything of ``names`` already exists.
+    """
+    async with schema_lock(conn, names):
+        if not (await read_catalog(conn, names)).empty:
+            raise SchemaAlreadyInstalledError(
+                f"PgQueuer is already installed ({names.describe()}). "
+                "Run 'pgq upgrade' to bring it up to date."
+            )
+        await conn.execute(render.install_sql(names, durability, create_schema=create_schema))
+
+
+async def uninstall(conn: asyncpg.Connection, names: Names) -> None:
+    """Drop exactly what install creates. Safe to run twice."""
+    async with schema_lock(conn, names):
+        await conn.execute(render.uninstall_sql(names))
+
+
+async def plan(
+    conn: asyncpg.Connection,
+    names: Names,
+    *,
+    durability: Durability | None = None,
+    widen_id: bool = True,
+) -> Plan:
+    """What upgrade would do now, without changing anything."""
+    return plan_upgrade(
+        declare(names), await read_catalog(conn, names), durability=durability, widen_id=widen_id
+    )
+
+
+async def upgrade(
+    conn: asyncpg.Connection,
+    names: Names,
+    *,
+    durability: Durability | None = None,
+    widen_id: bool = True,
+    on_step: Callable[[Step], None] | None = None,
+) -> Plan:
+    """Converge the installed layout to the current one, keeping every row.
+
+    Runs under the advisory lock, re-reading the catalog once it holds it, so concurrent
+    upgrades are safe and the second one finds nothing to do. Each step runs on its own (enum
+    labels cannot be used in the transaction that adds them; CREATE INDEX CONCURRENTLY cannot
+    run in one at all). Raises the first SchemaDriftError before changing anything.
+    """
+    async with schema_lock(conn, names):
+        todo = await plan(conn, names, durability=durability, widen_id=widen_id)
+        if todo.drift:
+            raise todo.drift[0]
+        for step in todo.steps:
+            if on_step is not None:
+                on_step(step)
+            await conn.execute(step.sql)
+        return todo
+
+
+async def verify(
+    conn: asyncpg.Connection,
+    names: Names,
+    *,
+    expect: Literal["present", "absent"] = "present",
+    durability: Durability | None = None,
+) -> list[str]:
+    """One line per difference between the database and ``expect``; empty when it matches."""
+    catalog = await read_catalog(conn, names)
+    if expect == "absent":
+        return _present_objects(catalog, names)
+    decl = declare(names)
+    if catalog.empty:
+        lines = [f"missing table {names.bare(t.name)!r}" for t in decl.tables]
+        lines.append(f"missing type {names.bare(names.queue_status_type)!r}")
+        lines.append(f"missing function {names.bare(names.function)!r}")
+        lines.extend(f"missing trigger {t.name!r}" for t in decl.triggers)
+        return lines
+    lines = plan_upgrade(decl, catalog).differences
+    installed = infer_durability(catalog)
+    if installed is None:
+        states = ", ".join(
+            f"{names.bare(t.name)}={'logged' if t.logged else 'unlogged'}"
+            for t in catalog.tables.values()
+        )
+        lines.append(f"tables match no durability level ({states})")
+    elif durability is not None and installed != durability:
+        for field, logged in PERSISTENCE[durability].items():
+            table = catalog.tables.get(field)
+            if table is not None and table.logged != logged:
+                want = "logged" if logged else "UNLOGGED"
+                lines.append(
+                    f"table {table.name!r} is {'logged' if table.logged else 'UNLOGGED'}, "
+                    f"expected {want} for durability {durability.value!r}"
+                )
+    return lines
+
+
+def _present_objects(catalog: Catalog, names: Names) -> list[str]:
+    lines = [f"unexpected table {t.name!r}" for t in catalog.tables.values()]
+    if catalog.enum_labels is not None:
+        lines.append(f"unexpected type {names.bare(names.queue_status_type)!r}")
+    if catalog.retired_enum:
+        lines.append(f"unexpected type '{names.prefix}pgqueuer_statistics_status'")
+    if catalog.function_source is not None:
+        lines.append(f"unexpected function {names.bare(names.function)!r}")
+    lines.extend(f"unexpected trigger {name!r}" for name in catalog.triggers
+                 if name in names.trigger_names)
+    return lines
+
+
+async def durability_changes(
+    conn: asyncpg.Connection, names: Names, durability: Durability | str
+) -> str | None:
+    """The ALTER TABLE statements that move the installed tables to a level, or None."""
+    level = Durability.parse(durability)
+    catalog = await read_catalog(conn, names)
+    if not catalog.tables:
+        from pgqueuer.errors import SchemaNotInstalledError
+
+        raise SchemaNotInstalledError(
+            f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
+        )
+    differ = {f for f, t in catalog.tables.items() if t.logged != PERSISTENCE[level][f]}
+    if not differ:
+        return None
+    return render.durability_sql(names, level, only=differ)
+
+
+async def set_durability(
+    conn: asyncpg.Connection, names: Names, durability: Durability | str
+) -> bool:
+    """Make the tables LOGGED/UNLOGGED for a level, keeping every row. False if nothing to do.
+
+    Each changed table is rewritten under an ACCESS EXCLUSIVE lock; all in one transaction.
+    """
+    async with schema_lock(conn, names):
+        sql = await durability_changes(conn, names, durability)
+        if sql is None:
+            return False
+        await conn.execute(sql)
+        return True
+
+
+async def autovac(conn: asyncpg.Connection, names: Names, *, rollback: bool = False) -> None:
+    """Apply (or RESET) the autovacuum storage parameters for a high-churn queue."""
+    async with schema_lock(conn, names):
+        if not (await read_catalog(conn, names)).tables:
+            from pgqueuer.errors import SchemaNotInstalledError
+
+            raise SchemaNotInstalledError(
+                f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
+            )
+        await conn.execute(render.autovac_sql(names, rollback=rollback))
