@@ -51,7 +51,7 @@ async def _answers(dsn: str | None) -> str | None:
     """None when the server answers, else the reason it does not."""
     try:
         conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, ValueError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
     return None

@@ -44,7 +44,9 @@ async def load_snapshot(conn: asyncpg.Connection, schema_name: str, release: str
 async def row_counts(conn: asyncpg.Connection, names: Names) -> dict[str, int]:
     out = {}
     for field in ("queue_table", "queue_table_log", "statistics_table", "schedules_table"):
-        out[field] = await conn.fetchval(f"SELECT count(*) FROM {names.qualify(getattr(names, field))}")
+        out[field] = await conn.fetchval(
+            f"SELECT count(*) FROM {names.qualify(getattr(names, field))}"
+        )
     return out
 
 
@@ -104,11 +106,13 @@ async def test_verify_reports_missing_column_index_label_and_trigger(conn, names
 async def test_verify_reports_changed_index_definition(conn, names):
     await conn.execute(f'DROP INDEX "{names.schema}".pgqueuer_log_created')
     await conn.execute(
-        f'CREATE INDEX pgqueuer_log_created ON {names.qualify(names.queue_table_log)} (id)'
+        f"CREATE INDEX pgqueuer_log_created ON {names.qualify(names.queue_table_log)} (id)"
     )
     lines = await schema.verify(conn, names)
-    assert lines == ["index 'pgqueuer_log_created' is (id), expected (created)",
-                     "swap in the rebuilt 'pgqueuer_log_created'"]
+    assert lines == [
+        "index 'pgqueuer_log_created' is (id), expected (created)",
+        "swap in the rebuilt 'pgqueuer_log_created'",
+    ]
     await schema.upgrade(conn, names)
     assert await schema.verify(conn, names) == []
 
@@ -259,8 +263,6 @@ async def test_install_on_search_path_without_schema(conn, dsn, empty_schema):
         names = Names.create()
         await schema.install(other, names)
         assert await schema.verify(other, names) == []
-        assert await conn.fetchval(
-            f"SELECT to_regclass('\"{empty_schema}\".pgqueuer') IS NOT NULL"
-        )
+        assert await conn.fetchval(f"SELECT to_regclass('\"{empty_schema}\".pgqueuer') IS NOT NULL")
     finally:
         await other.close()

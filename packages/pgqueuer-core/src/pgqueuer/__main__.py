@@ -9,9 +9,7 @@ def main() -> None:
     try:
         from pgqueuer_cli.main import main as cli_main  # noqa: TID251 (optional, lazy)
     except ImportError:
-        sys.stderr.write(
-            "python -m pgqueuer needs the command line: pip install pgqueuer-cli\n"
-        )
+        sys.stderr.write("python -m pgqueuer needs the command line: pip install pgqueuer-cli\n")
         raise SystemExit(1) from None
     cli_main(prog_name="python -m pgqueuer")
 

@@ -164,7 +164,7 @@ class Names:
             if len(name.encode()) > MAX_IDENTIFIER_BYTES:
                 hint = f" (prefix {self.prefix!r} is too long)" if self.prefix else ""
                 raise InvalidIdentifierError(
-                    f"derived name {name!r} is {len(name.encode())} bytes, over PostgreSQL's "
+                    f"invalid name: derived name {name!r} is {len(name.encode())} bytes, over PostgreSQL's "
                     f"limit of {MAX_IDENTIFIER_BYTES}{hint}: use a shorter name"
                 )
 

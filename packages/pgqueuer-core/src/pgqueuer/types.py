@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
-class Durability(str, Enum):
+class Durability(StrEnum):
     """How much of the queue survives a PostgreSQL crash (LOGGED vs UNLOGGED tables).
 
     ``volatile``: every table UNLOGGED (fastest; a crash empties them).

@@ -13,7 +13,8 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
-from pgqueuer_schema.operations import (  # noqa: E402 (after __version__, which render uses)
+from pgqueuer_schema.converge import upgrade_sql
+from pgqueuer_schema.operations import (
     autovac,
     durability_changes,
     inspect,
@@ -26,9 +27,8 @@ from pgqueuer_schema.operations import (  # noqa: E402 (after __version__, which
     upgrade,
     verify,
 )
-from pgqueuer_schema.converge import upgrade_sql  # noqa: E402
-from pgqueuer_schema.plan import Plan, Step  # noqa: E402
-from pgqueuer_schema.render import (  # noqa: E402
+from pgqueuer_schema.plan import Plan, Step
+from pgqueuer_schema.render import (
     autovac_sql,
     durability_sql,
     install_sql,

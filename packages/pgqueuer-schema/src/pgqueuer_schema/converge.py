@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pgqueuer.names import Names, quote_ident, quote_literal
 from pgqueuer.types import Durability
-
 from pgqueuer_schema import render
-from pgqueuer_schema.plan import fold_statistics_sql
 from pgqueuer_schema.declaration import PERSISTENCE, WIDENABLE, declare, retired_index_names
+from pgqueuer_schema.plan import fold_statistics_sql
 
 
 def _do(body: str) -> str:
@@ -35,15 +34,23 @@ def upgrade_sql(
     out = [render.header(names, "upgrade (idempotent)", durability=level.value)]
 
     out.extend(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(s)};" for s in render.schemas_of(names))
-    out.append(_do(f"    {render.enum_sql(names, decl.enum_labels)}\n"
-                   "EXCEPTION WHEN duplicate_object THEN NULL;"))
+    out.append(
+        _do(
+            f"    {render.enum_sql(names, decl.enum_labels)}\n"
+            "EXCEPTION WHEN duplicate_object THEN NULL;"
+        )
+    )
     for i, label in enumerate(decl.enum_labels):
         after = f" AFTER {quote_literal(decl.enum_labels[i - 1])}" if i else ""
-        out.append(f"ALTER TYPE {status_type} ADD VALUE IF NOT EXISTS {quote_literal(label)}{after};")
+        out.append(
+            f"ALTER TYPE {status_type} ADD VALUE IF NOT EXISTS {quote_literal(label)}{after};"
+        )
 
     for table in decl.tables:
         qualified = names.qualify(table.name)
-        out.append(render.table_sql(names, table, PERSISTENCE[level][table.field], if_not_exists=True))
+        out.append(
+            render.table_sql(names, table, PERSISTENCE[level][table.field], if_not_exists=True)
+        )
         for col in table.columns:
             if col.name == "id":
                 continue
@@ -57,8 +64,10 @@ def upgrade_sql(
         schema_expr = _schema_expr(names, table.name)
         checks = []
         for col in table.columns:
-            where = (f"table_schema = {schema_expr} AND table_name = "
-                     f"{quote_literal(names.bare(table.name))} AND column_name = {quote_literal(col.name)}")
+            where = (
+                f"table_schema = {schema_expr} AND table_name = "
+                f"{quote_literal(names.bare(table.name))} AND column_name = {quote_literal(col.name)}"
+            )
             if col.type == "bigint" and col.name in WIDENABLE and widen_id:
                 checks.append(
                     f"    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE {where} "
@@ -67,8 +76,12 @@ def upgrade_sql(
                     "    END IF;"
                 )
             if col.type == status_bare:
-                restore = (f"\n        ALTER TABLE {qualified} ALTER COLUMN {col.name} SET DEFAULT "
-                           f"{render.qualified_tail(names, col.default)};" if col.default else "")
+                restore = (
+                    f"\n        ALTER TABLE {qualified} ALTER COLUMN {col.name} SET DEFAULT "
+                    f"{render.qualified_tail(names, col.default)};"
+                    if col.default
+                    else ""
+                )
                 checks.append(
                     f"    IF EXISTS (SELECT 1 FROM information_schema.columns WHERE {where} "
                     f"AND udt_name <> {quote_literal(status_bare)}) THEN\n"
@@ -100,45 +113,55 @@ def upgrade_sql(
             "col.column_name;\n"
             "    END LOOP;"
         )
-        out.append("DO $pgqueuer$\nDECLARE col record;\nBEGIN\n" + "\n".join(checks)
-                   + "\nEND\n$pgqueuer$;")
+        out.append(
+            "DO $pgqueuer$\nDECLARE col record;\nBEGIN\n" + "\n".join(checks) + "\nEND\n$pgqueuer$;"
+        )
         for col in table.columns:
             if col.default is not None and not col.identity and col.name != "id":
                 default = render.qualified_tail(names, col.default)
-                out.append(f"ALTER TABLE {qualified} ALTER COLUMN {col.name} SET DEFAULT {default};")
+                out.append(
+                    f"ALTER TABLE {qualified} ALTER COLUMN {col.name} SET DEFAULT {default};"
+                )
                 if col.not_null:
-                    out.append(f"UPDATE {qualified} SET {col.name} = {default} WHERE {col.name} IS NULL;")
+                    out.append(
+                        f"UPDATE {qualified} SET {col.name} = {default} WHERE {col.name} IS NULL;"
+                    )
             if col.not_null:
                 out.append(f"ALTER TABLE {qualified} ALTER COLUMN {col.name} SET NOT NULL;")
         for name, columns in table.unique:
-            out.append(_do(
-                f"    ALTER TABLE {qualified} ADD CONSTRAINT {quote_ident(name)} "
-                f"UNIQUE ({', '.join(columns)});\n"
-                "EXCEPTION WHEN duplicate_table OR duplicate_object THEN NULL;"
-            ))
+            out.append(
+                _do(
+                    f"    ALTER TABLE {qualified} ADD CONSTRAINT {quote_ident(name)} "
+                    f"UNIQUE ({', '.join(columns)});\n"
+                    "EXCEPTION WHEN duplicate_table OR duplicate_object THEN NULL;"
+                )
+            )
 
-    for field, index in retired_index_names(names):
+    for field, retired in retired_index_names(names):
         table = getattr(names, field)
-        out.append(f"DROP INDEX IF EXISTS {names.qualify_derived(table, index[len(names.bare(table)):])};")
+        suffix = retired[len(names.bare(table)) :]
+        out.append(f"DROP INDEX IF EXISTS {names.qualify_derived(table, suffix)};")
 
     out.append(fold_statistics_sql(names))
     for index in decl.indexes:
         table = getattr(names, index.table)
         schema_expr = _schema_expr(names, table)
-        qualified_index = names.qualify_derived(table, index.name[len(names.bare(table)):])
+        qualified_index = names.qualify_derived(table, index.name[len(names.bare(table)) :])
         # Drop an index of the same name whose definition is not the declared one.
-        out.append(_do(
-            "    IF EXISTS (\n"
-            "        SELECT 1 FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid\n"
-            "        JOIN pg_namespace AS n ON n.oid = i.relnamespace\n"
-            f"        WHERE n.nspname = {schema_expr} AND i.relname = {quote_literal(index.name)}\n"
-            "          AND (NOT x.indisvalid OR replace(split_part(pg_get_indexdef(x.indexrelid), "
-            "' USING btree ', 2), quote_ident(n.nspname) || '.', '')\n"
-            f"              <> {quote_literal(index.tail)})\n"
-            "    ) THEN\n"
-            f"        DROP INDEX {qualified_index};\n"
-            "    END IF;"
-        ))
+        out.append(
+            _do(
+                "    IF EXISTS (\n"
+                "        SELECT 1 FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid\n"
+                "        JOIN pg_namespace AS n ON n.oid = i.relnamespace\n"
+                f"        WHERE n.nspname = {schema_expr} AND i.relname = {quote_literal(index.name)}\n"
+                "          AND (NOT x.indisvalid OR replace(split_part(pg_get_indexdef(x.indexrelid), "
+                "' USING btree ', 2), quote_ident(n.nspname) || '.', '')\n"
+                f"              <> {quote_literal(index.tail)})\n"
+                "    ) THEN\n"
+                f"        DROP INDEX {qualified_index};\n"
+                "    END IF;"
+            )
+        )
         out.append(render.index_sql(names, index, guard=True))
 
     queue = names.qualify(names.queue_table)

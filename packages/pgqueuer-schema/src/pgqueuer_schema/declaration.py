@@ -182,7 +182,9 @@ def declare(names: Names) -> Declaration:
             stats,
             (
                 Column("id", "bigint", True, _serial_default(names, stats)),
-                Column("created", "timestamp with time zone", True, "date_trunc('sec'::text, now())"),
+                Column(
+                    "created", "timestamp with time zone", True, "date_trunc('sec'::text, now())"
+                ),
                 Column("count", "bigint", True),
                 Column("priority", "integer", True),
                 Column("status", status, True),
@@ -229,7 +231,9 @@ def declare(names: Names) -> Declaration:
             f"(entrypoint, execute_after) WHERE (status = {queued})",
         ),
         # Stale-job rescue and the workers/stale views scan picked rows only.
-        idx("queue_table", "_picked_heartbeat_idx", False, f"(heartbeat) WHERE (status = {picked})"),
+        idx(
+            "queue_table", "_picked_heartbeat_idx", False, f"(heartbeat) WHERE (status = {picked})"
+        ),
         # Dedupe: a key is taken while its job is queued or picked (ON CONFLICT arbiter).
         idx(
             "queue_table",

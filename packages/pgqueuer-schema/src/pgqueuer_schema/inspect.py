@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING
 
 from pgqueuer.errors import ConfigurationError
@@ -36,7 +37,7 @@ class TableInfo:
     name: str
     logged: bool
     reloptions: dict[str, str]
-    columns: dict[str, ColumnInfo] = field(default_factory=dict)
+    columns: dict[str, ColumnInfo] = dc_field(default_factory=dict)
     id_sequence_type: str | None = None
     id_sequence: str | None = None  # as regclass prints it (qualified when not visible)
 
@@ -86,8 +87,10 @@ class Resolver:
 
     def strip(self, text: str) -> str:
         """Remove schema qualifiers of our schemas from deparsed SQL."""
-        for schema in {self.schema(getattr(self.names, f)) for f in (*TABLE_FIELDS, "function",
-                                                                       "queue_status_type")}:
+        for schema in {
+            self.schema(getattr(self.names, f))
+            for f in (*TABLE_FIELDS, "function", "queue_status_type")
+        }:
             text = re.sub(
                 rf'(?<![\w"])(?:{re.escape(quote_ident(schema))}|{re.escape(schema)})\.', "", text
             )
@@ -115,7 +118,9 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
     by_bare = {(res.schema(n), names.bare(n)): f for f, n in fields.items()}
     bare_to_field = {names.bare(n): f for f, n in fields.items()}
 
-    all_schemas = sorted({*schemas, res.schema(names.function), res.schema(names.queue_status_type)})
+    all_schemas = sorted(
+        {*schemas, res.schema(names.function), res.schema(names.queue_status_type)}
+    )
     row = await conn.fetchrow(_q("inspect_schema"), all_schemas)
     assert row is not None
     existing = set(row["existing"])
@@ -141,7 +146,9 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
     indexes: dict[str, IndexInfo] = {}
     for r in await conn.fetch(_q("inspect_indexes"), schemas, bares):
         definition = res.strip(r["definition"])
-        tail = definition.split(" USING btree ", 1)[1] if " USING btree " in definition else definition
+        tail = (
+            definition.split(" USING btree ", 1)[1] if " USING btree " in definition else definition
+        )
         indexes[r["name"]] = IndexInfo(
             r["name"], r["table_name"], r["is_unique"], r["valid"], tail, r["is_constraint"]
         )
@@ -185,8 +192,12 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
 def _normalise_trigger(definition: str, names: Names) -> str:
     """``CREATE TRIGGER x ... ON tbl ...`` with the table shown as ``{table}``."""
     table = names.bare(names.queue_table)
-    return re.sub(rf" ON (?:{re.escape(quote_ident(table))}|{re.escape(table)}) ", " ON {table} ",
-                  definition, count=1)
+    return re.sub(
+        rf" ON (?:{re.escape(quote_ident(table))}|{re.escape(table)}) ",
+        " ON {table} ",
+        definition,
+        count=1,
+    )
 
 
 def _char(value: bytes | str) -> str:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Literal
 from pgqueuer.errors import SchemaAlreadyInstalledError
 from pgqueuer.names import Names
 from pgqueuer.types import Durability
-
 from pgqueuer_schema import render
 from pgqueuer_schema.declaration import PERSISTENCE, declare
 from pgqueuer_schema.inspect import Catalog, read_catalog
@@ -36,7 +35,7 @@ async def schema_lock(conn: asyncpg.Connection, names: Names) -> AsyncIterator[N
     # Poll with pg_try_advisory_lock instead of blocking in pg_advisory_lock: a session blocked
     # inside a statement is an open transaction, and CREATE INDEX CONCURRENTLY in the session
     # holding the lock would wait for it -- a deadlock between two upgrades.
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):  # noqa: ASYNC110
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         yield
@@ -166,8 +165,9 @@ def _present_objects(catalog: Catalog, names: Names) -> list[str]:
         lines.append(f"unexpected type '{names.prefix}pgqueuer_statistics_status'")
     if catalog.function_source is not None:
         lines.append(f"unexpected function {names.bare(names.function)!r}")
-    lines.extend(f"unexpected trigger {name!r}" for name in catalog.triggers
-                 if name in names.trigger_names)
+    lines.extend(
+        f"unexpected trigger {name!r}" for name in catalog.triggers if name in names.trigger_names
+    )
     return lines
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pgqueuer.errors import SchemaDriftError
 from pgqueuer.names import Names, quote_ident, quote_literal
 from pgqueuer.types import Durability
-
 from pgqueuer_schema import render
 from pgqueuer_schema.declaration import (
     PERSISTENCE,
     WIDENABLE,
     Declaration,
     Index,
+    Table,
     retired_index_names,
 )
 from pgqueuer_schema.inspect import Catalog, TableInfo
@@ -96,7 +96,9 @@ def plan_upgrade(
 
     for schema, exists in catalog.schemas.items():
         if not exists:
-            plan.add(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)};", f"missing schema {schema!r}")
+            plan.add(
+                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)};", f"missing schema {schema!r}"
+            )
 
     status_type = names.qualify(names.queue_status_type)
     status_bare = names.bare(names.queue_status_type)
@@ -140,7 +142,7 @@ def plan_upgrade(
     return plan
 
 
-def _plan_columns(plan: Plan, names: Names, table: render.Table, info: TableInfo, widen: bool) -> None:
+def _plan_columns(plan: Plan, names: Names, table: Table, info: TableInfo, widen: bool) -> None:
     qualified = names.qualify(table.name)
     bare = names.bare(table.name)
     status_bare = names.bare(names.queue_status_type)
@@ -148,6 +150,8 @@ def _plan_columns(plan: Plan, names: Names, table: render.Table, info: TableInfo
     for col in table.columns:
         have = info.columns.get(col.name)
         where = f"{bare}.{col.name}"
+        alter = f"ALTER TABLE {qualified} ALTER COLUMN {col.name}"
+        default = render.qualified_tail(names, col.default) if col.default else None
         if have is None:
             ddl = replace(
                 col,
@@ -156,7 +160,9 @@ def _plan_columns(plan: Plan, names: Names, table: render.Table, info: TableInfo
             )
             if ddl.not_null and ddl.default is None:
                 ddl = replace(ddl, not_null=False)
-                plan.notes.append(f"column {where} added as nullable: it has no default to fill rows")
+                plan.notes.append(
+                    f"column {where} added as nullable: it has no default to fill rows"
+                )
             plan.add(f"ALTER TABLE {qualified} ADD COLUMN {ddl.ddl()};", f"missing column {where}")
             continue
         if have.type != col.type:
@@ -170,9 +176,9 @@ def _plan_columns(plan: Plan, names: Names, table: render.Table, info: TableInfo
                 else:
                     plan.notes.append(f"column {where} left as integer (--no-widen-id)")
             elif col.type == status_bare:
-                sql = f"ALTER TABLE {qualified} ALTER COLUMN {col.name} TYPE {status_type} USING {col.name}::text::{status_type};"
+                sql = f"{alter} TYPE {status_type} USING {col.name}::text::{status_type};"
                 if have.default is not None:
-                    sql = f"ALTER TABLE {qualified} ALTER COLUMN {col.name} DROP DEFAULT;\n{sql}"
+                    sql = f"{alter} DROP DEFAULT;\n{sql}"
                     have.default = None  # re-set below
                 plan.add(sql, f"column {where} is {have.type}, expected {col.type}")
             else:
@@ -182,27 +188,27 @@ def _plan_columns(plan: Plan, names: Names, table: render.Table, info: TableInfo
         elif col.identity != have.identity:
             plan.notes.append(f"column {where}: identity differs from the declaration; left as is")
         elif not col.identity and have.default != col.default:
-            if col.default is None:
-                sql = f"ALTER TABLE {qualified} ALTER COLUMN {col.name} DROP DEFAULT;"
-            else:
-                sql = f"ALTER TABLE {qualified} ALTER COLUMN {col.name} SET DEFAULT {render.qualified_tail(names, col.default)};"
+            sql = f"{alter} DROP DEFAULT;" if default is None else f"{alter} SET DEFAULT {default};"
             plan.add(sql, f"column {where} default is {have.default}, expected {col.default}")
         if col.not_null and not have.not_null:
             fill = ""
-            if col.default is not None:
-                fill = f"UPDATE {qualified} SET {col.name} = {render.qualified_tail(names, col.default)} WHERE {col.name} IS NULL;\n"
+            if default is not None:
+                fill = f"UPDATE {qualified} SET {col.name} = {default} WHERE {col.name} IS NULL;\n"
             plan.add(
-                f"{fill}ALTER TABLE {qualified} ALTER COLUMN {col.name} SET NOT NULL;",
+                f"{fill}{alter} SET NOT NULL;",
                 f"column {where} is nullable, expected NOT NULL",
             )
         elif have.not_null and not col.not_null:
             plan.add(
-                f"ALTER TABLE {qualified} ALTER COLUMN {col.name} DROP NOT NULL;",
+                f"{alter} DROP NOT NULL;",
                 f"column {where} is NOT NULL, expected nullable",
             )
     if info.id_sequence_type == "integer" and info.id_sequence:
         if widen:
-            plan.add(f"ALTER SEQUENCE {info.id_sequence} AS bigint;", f"sequence of {bare}.id is integer, expected bigint")
+            plan.add(
+                f"ALTER SEQUENCE {info.id_sequence} AS bigint;",
+                f"sequence of {bare}.id is integer, expected bigint",
+            )
         else:
             plan.notes.append(f"sequence of {bare}.id left as integer (--no-widen-id)")
     for extra in sorted(set(info.columns) - {c.name for c in table.columns}):
@@ -221,7 +227,7 @@ def _plan_retired(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
         if index in catalog.indexes:
             table = getattr(names, field_name)
             plan.add(
-                f"DROP INDEX IF EXISTS {names.qualify_derived(table, index[len(names.bare(table)):])};",
+                f"DROP INDEX IF EXISTS {names.qualify_derived(table, index[len(names.bare(table)) :])};",
                 f"retired index {index!r} is still installed",
             )
     for table in decl.tables:
@@ -243,29 +249,51 @@ def _plan_indexes(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
         have = catalog.indexes.get(index.name)
         spare_name = rebuild_name(index.name)
         spare = catalog.indexes.get(spare_name)
-        if have is not None and have.valid and have.tail == index.tail and have.unique == index.unique:
+        if (
+            have is not None
+            and have.valid
+            and have.tail == index.tail
+            and have.unique == index.unique
+        ):
             if spare is not None:  # left over from an interrupted rebuild that finished
-                plan.add(f"DROP INDEX IF EXISTS {_qualify_index(names, index, spare_name)};",
-                         f"leftover index {spare_name!r}")
+                plan.add(
+                    f"DROP INDEX IF EXISTS {_qualify_index(names, index, spare_name)};",
+                    f"leftover index {spare_name!r}",
+                )
             continue
         if index.table == "statistics_table" and index.unique:
-            plan.add(fold_statistics_sql(names), f"statistics rows may repeat a bucket of {index.name!r}")
+            plan.add(
+                fold_statistics_sql(names), f"statistics rows may repeat a bucket of {index.name!r}"
+            )
         if have is None:
             if spare is not None and spare.valid and spare.tail == index.tail:
-                plan.add(f"ALTER INDEX {_qualify_index(names, index, spare_name)} RENAME TO {quote_ident(index.name)};",
-                         f"missing index {index.name!r} (finishing an interrupted rebuild)")
+                plan.add(
+                    f"ALTER INDEX {_qualify_index(names, index, spare_name)} RENAME TO {quote_ident(index.name)};",
+                    f"missing index {index.name!r} (finishing an interrupted rebuild)",
+                )
                 continue
-            plan.add(_create_index(names, index), f"missing index {index.name!r}",
-                     note=f"building index {index.name!r} (CONCURRENTLY: writes continue)")
+            plan.add(
+                _create_index(names, index),
+                f"missing index {index.name!r}",
+                note=f"building index {index.name!r} (CONCURRENTLY: writes continue)",
+            )
             continue
-        reason = (f"index {index.name!r} is invalid" if not have.valid
-                  else f"index {index.name!r} is {have.tail}, expected {index.tail}")
+        reason = (
+            f"index {index.name!r} is invalid"
+            if not have.valid
+            else f"index {index.name!r} is {have.tail}, expected {index.tail}"
+        )
         if spare is None or not spare.valid or spare.tail != index.tail:
             if spare is not None:
-                plan.add(f"DROP INDEX IF EXISTS {_qualify_index(names, index, spare_name)};",
-                         f"stale leftover index {spare_name!r}")
-            plan.add(_create_index(names, index, name=spare_name), reason,
-                     note=f"rebuilding index {index.name!r} beside the old one")
+                plan.add(
+                    f"DROP INDEX IF EXISTS {_qualify_index(names, index, spare_name)};",
+                    f"stale leftover index {spare_name!r}",
+                )
+            plan.add(
+                _create_index(names, index, name=spare_name),
+                reason,
+                note=f"rebuilding index {index.name!r} beside the old one",
+            )
         plan.add(
             f"DROP INDEX {_qualify_index(names, index, index.name)};\n"
             f"ALTER INDEX {_qualify_index(names, index, spare_name)} RENAME TO {quote_ident(index.name)};",

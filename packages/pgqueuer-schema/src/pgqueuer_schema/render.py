@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pgqueuer.names import Names, quote_ident, quote_literal
-
-from pgqueuer_schema import __version__
-from pgqueuer_schema.declaration import PERSISTENCE, Index, Table, Trigger, declare
 from pgqueuer.sql import load_blocks
 from pgqueuer.types import Durability
+from pgqueuer_schema import __version__
+from pgqueuer_schema.declaration import PERSISTENCE, Index, Table, Trigger, declare
 
 # Autovacuum settings for a high-churn queue (rows live seconds) and for append-mostly history.
 AUTOVAC_CHURN = {
@@ -88,9 +87,9 @@ def index_sql(names: Names, index: Index, *, name: str | None = None, guard: boo
 
 
 def function_sql(names: Names) -> str:
-    body = names.substitute(load_blocks("pgqueuer_schema.sql", "notify_function.sql")[
-        "notify_function_body"
-    ])
+    body = names.substitute(
+        load_blocks("pgqueuer_schema.sql", "notify_function.sql")["notify_function_body"]
+    )
     return (
         f"CREATE OR REPLACE FUNCTION {names.qualify(names.function)}() RETURNS trigger\n"
         f"LANGUAGE plpgsql AS $pgqueuer$\n{body}$pgqueuer$;"
@@ -137,8 +136,14 @@ def install_sql(
 def schemas_of(names: Names) -> list[str]:
     """Every schema an installation names explicitly (configured or dotted names)."""
     found: list[str] = []
-    for field in ("queue_table", "queue_table_log", "statistics_table", "schedules_table",
-                  "queue_status_type", "function"):
+    for field in (
+        "queue_table",
+        "queue_table_log",
+        "statistics_table",
+        "schedules_table",
+        "queue_status_type",
+        "function",
+    ):
         schema = names.schema_of(getattr(names, field))
         if schema and schema not in found:
             found.append(schema)
@@ -165,7 +170,9 @@ def retired_statistics_enum(names: Names) -> str:
     return f"{quote_ident(schema)}.{bare}" if schema else bare
 
 
-def durability_sql(names: Names, durability: Durability | str, *, only: set[str] | None = None) -> str:
+def durability_sql(
+    names: Names, durability: Durability | str, *, only: set[str] | None = None
+) -> str:
     """ALTER TABLE ... SET LOGGED/UNLOGGED for each table (or only the given Names fields)."""
     level = Durability.parse(durability)
     out = [header(names, "durability", durability=level.value)]

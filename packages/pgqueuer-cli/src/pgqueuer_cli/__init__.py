@@ -1,0 +1,3 @@
+"""pgqueuer-cli: the ``pgq`` command line, composing pgqueuer, pgqueuer-schema and the dashboard."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""``python -m pgqueuer_cli``."""
+
+from __future__ import annotations
+
+from pgqueuer_cli.main import main
+
+main()

@@ -1,0 +1,14 @@
+"""Every environment variable the pgq command line reads for its own options, in one place.
+
+The library reads its own (``PGQUEUER_DSN``, name overrides, ...) in pgqueuer.connection and
+pgqueuer.names; libpq's ``PG*`` variables are read by asyncpg itself.
+"""
+
+from __future__ import annotations
+
+PGDSN = "PGDSN"
+PREFIX = "PGQUEUER_PREFIX"
+SCHEMA = "PGQUEUER_SCHEMA"
+DURABILITY = "PGQUEUER_DURABILITY"
+WIDEN_ID = "PGQUEUER_WIDEN_ID"
+DEBUG = "PGQUEUER_DEBUG"

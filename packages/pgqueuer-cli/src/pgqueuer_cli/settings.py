@@ -1,0 +1,13 @@
+"""What the root group resolves once and hands to every command through ``ctx.obj``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgqueuer.names import Names
+
+
+@dataclass(frozen=True)
+class Settings:
+    dsn: str | None  # --pg-dsn / PGDSN; None lets PGQUEUER_DSN and libpq variables decide
+    names: Names
