@@ -341,3 +341,18 @@ def test_bare_pgq_prints_help_and_exits_2():
     )
     assert out.returncode == 2
     assert "Usage:" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=127.0.0.1 port=1 password=s3cret dbname=x",
+        "me:s3cret@127.0.0.1:1/db",
+        "postgresql://me:s3cret@127.0.0.1:1/db?sslmode=bogus",
+    ],
+)
+def test_malformed_dsn_never_prints_the_password(dsn):
+    r = CliRunner().invoke(cli, ["--pg-dsn", dsn, "verify"])
+    assert r.exit_code in (1, 2)
+    assert r.stderr.startswith("Error:") and "Traceback" not in r.output
+    assert "s3cret" not in r.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
@@ -29,6 +30,10 @@ def redact(message: str, dsn: str | None) -> str:
         password = None
     if password:
         message = message.replace(password, "***")
+    # keyword DSNs (password=...) and user:password@ forms that urlsplit cannot parse
+    for match in re.finditer(r"password\s*=\s*'?([^\s']+)|:([^:@/\s]+)@", dsn):
+        secret = match.group(1) or match.group(2)
+        message = message.replace(secret, "***")
     return message.replace(dsn, "<dsn>")
 
 

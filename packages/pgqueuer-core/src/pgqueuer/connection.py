@@ -8,10 +8,11 @@ libpq variables itself (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PG
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pgqueuer.errors import ConfigurationError
 
@@ -45,7 +46,7 @@ def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
                 value = float(raw)
             except ValueError:
                 raise ConfigurationError(f"{var}={raw!r} is not a number of seconds") from None
-            if value <= 0:
+            if not math.isfinite(value) or value <= 0:
                 raise ConfigurationError(f"{var}={raw!r} must be greater than 0")
             return value
     return DEFAULT_CONNECT_TIMEOUT
@@ -58,10 +59,14 @@ def describe_target(dsn: str | None, environ: Mapping[str, str] | None = None) -
     port = env.get("PGPORT") or "5432"
     database = env.get("PGDATABASE") or env.get("PGUSER") or "postgres"
     if dsn:
+        # Only a well-formed URI is described; anything else could put a password on screen.
         try:
             parts = urlsplit(dsn)
-            host = parts.hostname or host
-            port = str(parts.port or port)
+            if parts.scheme not in ("postgres", "postgresql") or "@" in parts.path:
+                return "the configured DSN"
+            query = parse_qs(parts.query)
+            host = parts.hostname or query.get("host", [host])[0]
+            port = str(parts.port or query.get("port", [port])[0])
         except ValueError:
             return "the configured DSN"
         if parts.path.strip("/"):

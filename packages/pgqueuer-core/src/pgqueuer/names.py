@@ -159,6 +159,16 @@ class Names:
         )
 
     def _check_lengths(self) -> None:
+        objects = [self.bare(getattr(self, f)) for f in OVERRIDABLE if f not in ("channel",)]
+        relations = [self.bare(getattr(self, f)) for f in OVERRIDABLE if f.endswith("_table")]
+        for name in set(objects):
+            if objects.count(name) > 1 and not (name == self.bare(self.trigger)):
+                raise InvalidIdentifierError(
+                    f"invalid names: {name!r} is used for two objects; give each its own name"
+                )
+        for name in relations:
+            if name in (self.bare(self.queue_status_type), *self.trigger_names):
+                raise InvalidIdentifierError(f"invalid names: {name!r} is used for two objects")
         derived = self.derived_names()
         for name in derived:
             if len(name.encode()) > MAX_IDENTIFIER_BYTES:
@@ -171,6 +181,7 @@ class Names:
     def derived_names(self) -> list[str]:
         """Every bare object name an installation creates (tables, indexes, sequences, ...)."""
         out = [self.bare(self.queue_status_type), self.bare(self.function), self.schema or ""]
+        out.extend(self.schema_of(getattr(self, f)) or "" for f in OVERRIDABLE if f != "channel")
         for table, suffixes in (
             (self.queue_table, QUEUE_SUFFIXES),
             (self.queue_table_log, LOG_SUFFIXES),

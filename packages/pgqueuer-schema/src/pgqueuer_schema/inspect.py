@@ -159,7 +159,7 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
 
     type_schema = res.schema(names.queue_status_type)
     status_bare = names.bare(names.queue_status_type)
-    retired_bare = f"{names.prefix}pgqueuer_statistics_status"
+    retired_bare = f"{names.prefix.lower()}pgqueuer_statistics_status"
     types = {
         r["name"]: list(r["labels"] or [])
         for r in await conn.fetch(

@@ -162,7 +162,7 @@ def _present_objects(catalog: Catalog, names: Names) -> list[str]:
     if catalog.enum_labels is not None:
         lines.append(f"unexpected type {names.bare(names.queue_status_type)!r}")
     if catalog.retired_enum:
-        lines.append(f"unexpected type '{names.prefix}pgqueuer_statistics_status'")
+        lines.append(f"unexpected type '{names.prefix.lower()}pgqueuer_statistics_status'")
     if catalog.function_source is not None:
         lines.append(f"unexpected function {names.bare(names.function)!r}")
     lines.extend(

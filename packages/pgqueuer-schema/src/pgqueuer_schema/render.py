@@ -166,7 +166,7 @@ def uninstall_sql(names: Names) -> str:
 def retired_statistics_enum(names: Names) -> str:
     """Releases before 0.27 kept statistics.status on an enum of its own."""
     schema = names.schema_of(names.queue_status_type)
-    bare = quote_ident(f"{names.prefix}pgqueuer_statistics_status")
+    bare = quote_ident(f"{names.prefix.lower()}pgqueuer_statistics_status")
     return f"{quote_ident(schema)}.{bare}" if schema else bare
 
 

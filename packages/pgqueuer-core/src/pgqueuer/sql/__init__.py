@@ -10,15 +10,19 @@ import re
 from functools import cache
 from importlib import resources
 
-_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_NAME = re.compile(r"^--\s*name:(.*)$", re.MULTILINE)
+_VALID = re.compile(r"[a-z_][a-z0-9_]*")
 
 
 def parse_blocks(text: str) -> dict[str, str]:
     """Split a file's text into ``{name: sql}``; a repeated name is an error."""
     blocks: dict[str, str] = {}
     matches = list(_NAME.finditer(text))
-    for match, following in zip(matches, [*matches[1:], None], strict=True):
-        name = match.group(1)
+    for i, match in enumerate(matches):
+        following = matches[i + 1] if i + 1 < len(matches) else None
+        name = match.group(1).strip()
+        if not _VALID.fullmatch(name):
+            raise ValueError(f"SQL block name {name!r} is not snake_case")
         if name in blocks:
             raise ValueError(f"SQL block {name!r} is defined twice")
         end = following.start() if following else len(text)
