@@ -10,7 +10,9 @@
 --     so the count of a row event is a lower bound (1).
 --   * Anything else (e.g. an older statement-level trigger still attached during an upgrade):
 --     a notification without entrypoints, which workers treat as "look at everything".
--- The keys channel/operation/sent_at/table/type match PgQueuer's table_changed_event.
+-- The keys channel/operation/sent_at/table/type match PgQueuer's table_changed_event. The
+-- channel is PgQueuer's ({prefix}ch_pgqueuer, not schema-qualified, so mixed fleets hear each
+-- other); 'schema' lets a worker ignore installs of the same prefix in other schemas.
 DECLARE
     counts jsonb;
     payload text;
@@ -36,6 +38,7 @@ BEGIN
         'operation', lower(TG_OP),
         'sent_at', statement_timestamp(),
         'table', TG_TABLE_NAME,
+        'schema', TG_TABLE_SCHEMA,
         'type', 'table_changed_event',
         'entrypoints', counts
     )::text;
