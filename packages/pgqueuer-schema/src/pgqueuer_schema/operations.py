@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
-from pgqueuer.errors import SchemaAlreadyInstalledError
+from pgqueuer.errors import SchemaAlreadyInstalledError, SchemaNotInstalledError
 from pgqueuer.names import Names
 from pgqueuer.types import Durability
 from pgqueuer_schema import render
@@ -178,8 +178,6 @@ async def durability_changes(
     level = Durability.parse(durability)
     catalog = await read_catalog(conn, names)
     if not catalog.tables:
-        from pgqueuer.errors import SchemaNotInstalledError
-
         raise SchemaNotInstalledError(
             f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
         )
@@ -208,8 +206,6 @@ async def autovac(conn: asyncpg.Connection, names: Names, *, rollback: bool = Fa
     """Apply (or RESET) the autovacuum storage parameters for a high-churn queue."""
     async with schema_lock(conn, names):
         if not (await read_catalog(conn, names)).tables:
-            from pgqueuer.errors import SchemaNotInstalledError
-
             raise SchemaNotInstalledError(
                 f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
             )
