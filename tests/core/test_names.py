@@ -618,9 +618,14 @@ def test_hostile_strings_either_rejected_or_safe(kind: str) -> None:
         {"queue_table": "jobs", "queue_table_log": "jobs"},
         {"queue_table": "jobs", "statistics_table": "JOBS"},
         {"schedules_table": "pgqueuer_status"},
-        {"queue_table": "tg_pgqueuer_changed"},
+        {"queue_table": "pgqueuer_log_pkey"},  # the log's primary-key index
     ],
 )
 def test_two_objects_with_one_name_are_rejected(overrides):
     with pytest.raises(InvalidIdentifierError, match="two objects"):
         Names.create(**overrides)
+
+
+def test_a_table_may_share_its_name_with_a_trigger_or_function():
+    names = Names.create(queue_table="tg_pgqueuer_changed", queue_table_log="fn_pgqueuer_changed")
+    assert names.queue_table == "tg_pgqueuer_changed"

@@ -159,16 +159,16 @@ class Names:
         )
 
     def _check_lengths(self) -> None:
-        objects = [self.bare(getattr(self, f)) for f in OVERRIDABLE if f not in ("channel",)]
-        relations = [self.bare(getattr(self, f)) for f in OVERRIDABLE if f.endswith("_table")]
-        for name in set(objects):
-            if objects.count(name) > 1 and not (name == self.bare(self.trigger)):
+        # Tables, their indexes and sequences, and the enum type share one namespace per schema
+        # (pg_class and the tables' row types); functions and triggers have their own.
+        relations = [self.bare(self.queue_status_type)]
+        for table, suffixes in self._tables():
+            relations.extend(self.bare(table) + s for s in ("", *suffixes))
+        for name in relations:
+            if relations.count(name) > 1:
                 raise InvalidIdentifierError(
                     f"invalid names: {name!r} is used for two objects; give each its own name"
                 )
-        for name in relations:
-            if name in (self.bare(self.queue_status_type), *self.trigger_names):
-                raise InvalidIdentifierError(f"invalid names: {name!r} is used for two objects")
         derived = self.derived_names()
         for name in derived:
             if len(name.encode()) > MAX_IDENTIFIER_BYTES:
@@ -178,16 +178,19 @@ class Names:
                     f"limit of {MAX_IDENTIFIER_BYTES}{hint}: use a shorter name"
                 )
 
-    def derived_names(self) -> list[str]:
-        """Every bare object name an installation creates (tables, indexes, sequences, ...)."""
-        out = [self.bare(self.queue_status_type), self.bare(self.function), self.schema or ""]
-        out.extend(self.schema_of(getattr(self, f)) or "" for f in OVERRIDABLE if f != "channel")
-        for table, suffixes in (
+    def _tables(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [
             (self.queue_table, QUEUE_SUFFIXES),
             (self.queue_table_log, LOG_SUFFIXES),
             (self.statistics_table, STATISTICS_SUFFIXES),
             (self.schedules_table, SCHEDULES_SUFFIXES),
-        ):
+        ]
+
+    def derived_names(self) -> list[str]:
+        """Every bare object name an installation creates (tables, indexes, sequences, ...)."""
+        out = [self.bare(self.queue_status_type), self.bare(self.function), self.schema or ""]
+        out.extend(self.schema_of(getattr(self, f)) or "" for f in OVERRIDABLE if f != "channel")
+        for table, suffixes in self._tables():
             out.extend(self.bare(table) + s for s in ("", *suffixes))
         out.extend(self.bare(self.trigger) + s for s in TRIGGER_SUFFIXES)
         return [n for n in out if n]

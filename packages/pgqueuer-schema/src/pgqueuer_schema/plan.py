@@ -124,7 +124,8 @@ def plan_upgrade(
             continue
         _plan_columns(plan, names, table, info, widen_id)
 
-    _plan_retired(plan, decl, catalog)
+    _plan_retired_indexes(plan, decl, catalog)
+    _plan_constraints(plan, decl, catalog)
     _plan_indexes(plan, decl, catalog)
     _plan_notify(plan, decl, catalog)
     if catalog.retired_enum:
@@ -221,7 +222,7 @@ def _plan_columns(plan: Plan, names: Names, table: Table, info: TableInfo, widen
             )
 
 
-def _plan_retired(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
+def _plan_retired_indexes(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
     names = decl.names
     for field_name, index in retired_index_names(names):
         if index in catalog.indexes:
@@ -230,9 +231,12 @@ def _plan_retired(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
                 f"DROP INDEX IF EXISTS {names.qualify_derived(table, index[len(names.bare(table)) :])};",
                 f"retired index {index!r} is still installed",
             )
+
+
+def _plan_constraints(plan: Plan, decl: Declaration, catalog: Catalog) -> None:
+    names = decl.names
     for table in decl.tables:
-        info = catalog.tables.get(table.field)
-        if info is None:
+        if table.field not in catalog.tables:
             continue
         for name, columns in table.unique:
             if name not in catalog.constraints:

@@ -18,7 +18,7 @@ from pgqueuer_cli.settings import Settings
 if TYPE_CHECKING:
     import asyncpg
 
-    from pgqueuer_schema import Plan
+    from pgqueuer_schema import Plan, Step
 
 
 def _err(message: str) -> None:
@@ -141,10 +141,9 @@ def upgrade(settings: Settings, show_plan: bool, widen_id: bool, durability: str
             raise SystemExit(1)
         return
 
-    def on_step(step: object) -> None:
-        note = getattr(step, "note", None)
-        if note:
-            _err(f"Note: {note}")
+    def on_step(step: Step) -> None:
+        if step.note:
+            _err(f"Note: {step.note}")
 
     async def work(conn: asyncpg.Connection) -> Plan:
         return await pgqueuer_schema.upgrade(
