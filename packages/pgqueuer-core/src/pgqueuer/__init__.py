@@ -4,12 +4,46 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pgqueuer.errors import PgQueuerError
+from pgqueuer.applications import PgQueuer
+from pgqueuer.completion import CompletionWatcher
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
+from pgqueuer.errors import DuplicateJobError, PgQueuerError, RetryRequested
+from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutor
+
+try:
+    from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
+except ImportError:  # TEMP
+    pass
+from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
+from pgqueuer.qm import QueueManager
+from pgqueuer.queries import Queries
+from pgqueuer.types import JobId, QueueExecutionMode
 
 try:
     __version__ = version("pgqueuer-core")
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
-__all__ = ["Names", "PgQueuerError", "__version__"]
+__all__ = [
+    "AsyncpgDriver",
+    "AsyncpgPoolDriver",
+    "CompletionWatcher",
+    "Context",
+    "DatabaseRetryEntrypointExecutor",
+    "Driver",
+    "DuplicateJobError",
+    "EntrypointExecutor",
+    "InMemoryDriver",
+    "InMemoryQueries",
+    "Job",
+    "JobId",
+    "Names",
+    "PgQueuer",
+    "PgQueuerError",
+    "Queries",
+    "QueueExecutionMode",
+    "QueueManager",
+    "RetryRequested",
+    "__version__",
+]

@@ -5,6 +5,8 @@ The library never prints: the CLI turns these into one line and an exit code.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class PgQueuerError(Exception):
     """Base class of every error pgqueuer raises on purpose."""
@@ -45,3 +47,34 @@ class SchemaDriftError(PgQueuerError):
             f"column {table}.{column} is {installed}, expected {declared}; "
             "upgrade will not convert it: change it by hand, then run 'pgq upgrade' again"
         )
+
+
+class RetryRequested(PgQueuerError):
+    """The handler asks for the job to run again later (after ``delay``), counting an attempt."""
+
+    def __init__(self, delay: timedelta = timedelta(0), reason: str | None = None) -> None:
+        if not isinstance(delay, timedelta):
+            raise TypeError(f"RetryRequested(delay=...) must be a timedelta, got {delay!r}")
+        self.delay = max(delay, timedelta(0))
+        self.reason = reason
+        super().__init__(reason or f"retry requested in {self.delay}")
+
+
+# PgQueuer 1.6 names the base of RetryRequested RetryException.
+RetryException = RetryRequested
+
+
+class DuplicateJobError(PgQueuerError):
+    """A job with the same dedupe key is already queued or running."""
+
+    def __init__(self, dedupe_key: str | list[str | None] | None) -> None:
+        self.dedupe_key = dedupe_key
+        super().__init__(f"a job with dedupe key {dedupe_key!r} is already queued or running")
+
+
+class FailingListenerError(PgQueuerError):
+    """The LISTEN connection is lost and could not be restored in time."""
+
+
+class ConnectionLostError(PgQueuerError):
+    """The connection to PostgreSQL was lost."""

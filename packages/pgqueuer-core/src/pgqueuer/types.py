@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NewType
 
 
 class Durability(StrEnum):
@@ -41,3 +42,24 @@ JOB_STATUSES: tuple[str, ...] = (
     "deleted",
     "failed",
 )
+
+
+class QueueExecutionMode(StrEnum):
+    """``continuous``: run until shut down. ``drain``: stop once nothing served is left."""
+
+    continuous = "continuous"
+    drain = "drain"
+
+
+OnConflict = Literal["raise", "skip", "update_priority"]
+OnFailure = Literal["delete", "hold"]
+
+# Identifier types of PgQueuer 1.6 (plain aliases at run time, distinct for type checkers).
+JobId = NewType("JobId", int)
+QueueEntrypoint = NewType("QueueEntrypoint", str)
+QueueManagerId = NewType("QueueManagerId", uuid.UUID)
+Channel = NewType("Channel", str)
+ScheduleId = NewType("ScheduleId", int)
+CronEntrypoint = NewType("CronEntrypoint", str)
+CronExpression = NewType("CronExpression", str)
+Slot = NewType("Slot", int)

@@ -1,0 +1,124 @@
+"""``PgQueuer``: the facade most programs use: one driver, a worker, and (soon) a scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, MutableMapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
+from pgqueuer.executors import AbstractEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.names import Names
+from pgqueuer.qm import QueueManager
+from pgqueuer.queries import Queries
+from pgqueuer.types import OnFailure, QueueExecutionMode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PgQueuer:
+    """A queue worker over one driver: ``PgQueuer(AsyncpgDriver(conn))``.
+
+    Register handlers with :meth:`entrypoint`, then ``await pgq.run()`` (or hand the object to
+    ``pgq run``). ``resources`` is shared with every job's context.
+    """
+
+    def __init__(
+        self,
+        connection: Driver,
+        channel: str | None = None,
+        resources: MutableMapping[str, Any] | None = None,
+        queries: Queries | None = None,
+        *,
+        names: Names | None = None,
+    ) -> None:
+        self.connection = connection
+        self.queries = queries or Queries(connection, names)
+        self.channel = channel or self.queries.names.channel
+        self.resources: MutableMapping[str, Any] = {} if resources is None else resources
+        self.qm = QueueManager(self.queries, self.channel, self.resources)
+        self.shutdown: asyncio.Event = self.qm.shutdown
+
+    @classmethod
+    def from_asyncpg_connection(
+        cls,
+        connection: asyncpg.Connection,
+        channel: str | None = None,
+        resources: MutableMapping[str, Any] | None = None,
+        *,
+        names: Names | None = None,
+    ) -> PgQueuer:
+        return cls(AsyncpgDriver(connection), channel, resources, names=names)
+
+    @classmethod
+    def from_asyncpg_pool(
+        cls,
+        pool: asyncpg.Pool,
+        channel: str | None = None,
+        resources: MutableMapping[str, Any] | None = None,
+        *,
+        names: Names | None = None,
+    ) -> PgQueuer:
+        return cls(AsyncpgPoolDriver(pool), channel, resources, names=names)
+
+    @classmethod
+    def in_memory(
+        cls,
+        channel: str | None = None,
+        resources: MutableMapping[str, Any] | None = None,
+    ) -> PgQueuer:
+        """A PgQueuer whose queue lives in this process (tests, single-process batches)."""
+        from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
+
+        driver = InMemoryDriver()
+        return cls(driver, channel, resources, queries=InMemoryQueries(driver))
+
+    def entrypoint(
+        self,
+        name: str,
+        *,
+        concurrency_limit: int = 0,
+        accepts_context: bool | None = None,
+        on_failure: OnFailure = "delete",
+        executor_factory: Callable[[EntrypointExecutorParameters], AbstractEntrypointExecutor]
+        | None = None,
+        **removed: Any,
+    ) -> Callable[[F], F]:
+        """Register a job handler (see QueueManager.entrypoint)."""
+        return self.qm.entrypoint(
+            name,
+            concurrency_limit=concurrency_limit,
+            accepts_context=accepts_context,
+            on_failure=on_failure,
+            executor_factory=executor_factory,
+            **removed,
+        )
+
+    async def run(
+        self,
+        dequeue_timeout: timedelta = timedelta(seconds=30),
+        batch_size: int = 10,
+        mode: QueueExecutionMode = QueueExecutionMode.continuous,
+        max_concurrent_tasks: int | None = None,
+        shutdown_on_listener_failure: bool = False,
+        heartbeat_timeout: timedelta = timedelta(seconds=30),
+        log_aggregation_interval: timedelta = timedelta(seconds=30),
+        **options: Any,
+    ) -> None:
+        """Run the worker until shutdown (see QueueManager.run for every option)."""
+        try:
+            await self.qm.run(
+                dequeue_timeout=dequeue_timeout,
+                batch_size=batch_size,
+                mode=mode,
+                max_concurrent_tasks=max_concurrent_tasks,
+                shutdown_on_listener_failure=shutdown_on_listener_failure,
+                heartbeat_timeout=heartbeat_timeout,
+                log_aggregation_interval=log_aggregation_interval,
+                **options,
+            )
+        finally:
+            self.shutdown.set()

@@ -1,0 +1,331 @@
+"""Drivers: how pgqueuer talks to PostgreSQL (asyncpg) or to nothing at all (in memory).
+
+A driver runs SQL with ``$n`` parameters and delivers NOTIFY payloads to listeners.
+``AsyncpgDriver`` wraps one connection (queries and LISTEN share it, every call serialised, as in
+PgQueuer, so it also works inside the caller's transaction); ``AsyncpgPoolDriver`` runs queries
+through a pool and LISTENs on a connection of its own. Both can re-open a lost connection
+(``reconnect``), which the worker uses to carry on after a backend was terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+import asyncpg
+
+from pgqueuer.errors import ConfigurationError
+
+logger = logging.getLogger("pgqueuer")
+
+Listener = Callable[[str], object]
+
+# Errors that mean "the connection is gone", as opposed to a failing statement.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the connection (not the statement) failed."""
+    if isinstance(exc, asyncpg.InterfaceError) and "another operation" in str(exc):
+        return False
+    return isinstance(exc, CONNECTION_ERRORS)
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """What Queries and the worker need from a database connection."""
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]: ...
+
+    async def execute(self, query: str, *args: Any) -> str: ...
+
+    async def add_listener(self, channel: str, callback: Listener) -> None: ...
+
+    async def notify(self, channel: str, payload: str) -> None: ...
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any: ...
+
+
+async def clone_connection(conn: asyncpg.Connection) -> asyncpg.Connection:
+    """A new connection with the same address and parameters as ``conn``.
+
+    asyncpg keeps what it connected with on the connection object; re-using it lets a driver
+    built from a user's connection reconnect, and the heartbeat thread open its own, without
+    asking the user for a DSN a second time.
+    """
+    from asyncpg import connect_utils
+
+    conn = _unwrap(conn)
+    addr = getattr(conn, "_addr", None)
+    params = getattr(conn, "_params", None)
+    config = getattr(conn, "_config", None)
+    if addr is None or params is None or config is None:
+        raise ConfigurationError("cannot open another connection like this one")
+    connect_addr: Any = getattr(connect_utils, "_connect_addr", None)
+    if connect_addr is None:
+        raise ConfigurationError("this asyncpg version cannot re-open a connection")
+    new: asyncpg.Connection = await connect_addr(
+        addr=addr,
+        loop=asyncio.get_running_loop(),
+        params=params,
+        config=config,
+        connection_class=type(conn),
+        record_class=asyncpg.Record,
+    )
+    return new
+
+
+def _unwrap(conn: Any) -> Any:
+    """The connection behind a pool's proxy object."""
+    return getattr(conn, "_con", None) or conn
+
+
+class _ListenerMixin:
+    def __init__(self) -> None:
+        self._listeners: dict[str, list[Listener]] = {}
+        self._on_lost: list[Callable[[], object]] = []
+        self.shutdown = asyncio.Event()
+
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        for callback in list(self._listeners.get(channel, ())):
+            try:
+                callback(str(payload))
+            except Exception:  # a broken callback must not stop the others
+                logger.exception("NOTIFY listener on %r failed", channel)
+
+    def _terminated(self, _conn: object) -> None:
+        for callback in list(self._on_lost):
+            callback()
+
+    def on_connection_lost(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (no arguments) when the LISTEN connection is lost."""
+        self._on_lost.append(callback)
+
+
+class AsyncpgDriver(_ListenerMixin):
+    """One asyncpg connection for queries and LISTEN; calls are serialised by a lock.
+
+    The connection stays the caller's: the driver never closes it. After it is lost, the
+    worker calls ``reconnect()``, which opens (and later closes) a connection of its own.
+    """
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        super().__init__()
+        self._conn = connection
+        self._owned: asyncpg.Connection | None = None
+        self.lock = asyncio.Lock()
+        self._watching = False
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        return self._conn
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.fetch_records(query, *args)]
+
+    async def fetch_records(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.lock:
+            rows: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+            return rows
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self.lock:
+            status: str = await self._conn.execute(query, *args)
+            return status
+
+    async def add_listener(self, channel: str, callback: Listener) -> None:
+        first = channel not in self._listeners
+        self._listeners.setdefault(channel, []).append(callback)
+        if first:
+            async with self.lock:
+                await self._conn.add_listener(channel, self._dispatch)
+        self._watch()
+
+    async def remove_listener(self, channel: str, callback: Listener) -> None:
+        callbacks = self._listeners.get(channel, [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+        if not callbacks and channel in self._listeners:
+            del self._listeners[channel]
+            if not self._conn.is_closed():
+                async with self.lock:
+                    await self._conn.remove_listener(channel, self._dispatch)
+
+    def _watch(self) -> None:
+        if not self._watching:
+            self._conn.add_termination_listener(self._terminated)
+            self._watching = True
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    def listener_alive(self) -> bool:
+        return not self._conn.is_closed()
+
+    def is_alive(self) -> bool:
+        return not self._conn.is_closed()
+
+    async def reconnect(self) -> None:
+        """Replace a lost connection with a new one to the same server; LISTENs again."""
+        async with self.lock:
+            old = self._conn
+            if not old.is_closed():
+                return  # someone else reconnected already
+            new = await asyncio.wait_for(clone_connection(old), timeout=10)
+            for channel in self._listeners:
+                await new.add_listener(channel, self._dispatch)
+            self._conn = new
+            self._watching = False
+            if self._listeners:
+                self._watch()
+            if self._owned is not None:
+                old.terminate()
+            self._owned = new
+
+    async def connect_factory(self) -> Callable[[], Awaitable[asyncpg.Connection]]:
+        """How to open a separate connection to this server, from any event loop."""
+        conn = self._conn
+        return lambda: clone_connection(conn)
+
+    async def __aenter__(self) -> AsyncpgDriver:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._owned is not None and not self._owned.is_closed():
+            await self._owned.close()
+
+
+class AsyncpgPoolDriver(_ListenerMixin):
+    """Queries through an asyncpg pool; LISTEN on one connection held from that pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__()
+        self._pool = pool
+        self._listen_conn: Any = None
+        self._listen_lock = asyncio.Lock()
+        self._entered = 0
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self.fetch_records(query, *args)]
+
+    async def fetch_records(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(query, *args)
+        return rows
+
+    async def execute(self, query: str, *args: Any) -> str:
+        status: str = await self._pool.execute(query, *args)
+        return status
+
+    async def _listen_connection(self) -> Any:
+        if self._listen_conn is None or self._listen_conn.is_closed():
+            max_size = self._pool.get_max_size()
+            if max_size < 2:
+                raise ConfigurationError(
+                    f"the pool's max_size is {max_size}: a listening driver needs at least 2 "
+                    "(one connection stays reserved for LISTEN)"
+                )
+            conn = await self._pool.acquire()
+            conn.add_termination_listener(self._terminated)
+            self._listen_conn = conn
+        return self._listen_conn
+
+    async def add_listener(self, channel: str, callback: Listener) -> None:
+        first = channel not in self._listeners
+        self._listeners.setdefault(channel, []).append(callback)
+        if first:
+            async with self._listen_lock:
+                conn = await self._listen_connection()
+                await conn.add_listener(channel, self._dispatch)
+
+    async def remove_listener(self, channel: str, callback: Listener) -> None:
+        callbacks = self._listeners.get(channel, [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+        if not callbacks and channel in self._listeners:
+            del self._listeners[channel]
+            conn = self._listen_conn
+            if conn is not None and not conn.is_closed():
+                async with self._listen_lock:
+                    await conn.remove_listener(channel, self._dispatch)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+    def listener_alive(self) -> bool:
+        return self._listen_conn is None or not self._listen_conn.is_closed()
+
+    def is_alive(self) -> bool:
+        return not self._pool.is_closing()
+
+    async def reconnect(self) -> None:
+        """Give back a lost LISTEN connection and LISTEN again on a fresh one."""
+        async with self._listen_lock:
+            if self._listen_conn is not None and not self._listen_conn.is_closed():
+                return  # alive (or someone else reconnected already)
+            old, self._listen_conn = self._listen_conn, None
+            if old is not None:
+                await self._release(old)
+            if self._listeners:
+                conn = await asyncio.wait_for(self._listen_connection(), timeout=10)
+                for channel in self._listeners:
+                    await conn.add_listener(channel, self._dispatch)
+
+    async def _release(self, conn: Any) -> None:
+        try:
+            if conn.is_closed():
+                await self._pool.release(conn, timeout=1)
+            else:
+                for channel in self._listeners:
+                    await conn.remove_listener(channel, self._dispatch)
+                await self._pool.release(conn, timeout=5)
+        except Exception:  # the pool replaces a broken connection itself
+            logger.debug("releasing the LISTEN connection failed", exc_info=True)
+
+    async def connect_factory(self) -> Callable[[], Awaitable[asyncpg.Connection]]:
+        """How to open a separate connection to the pool's server, from any event loop."""
+        async with self._pool.acquire() as proxy:
+            conn = _unwrap(proxy)
+        return lambda: clone_connection(conn)
+
+    async def __aenter__(self) -> AsyncpgPoolDriver:
+        self._entered += 1
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._entered = max(0, self._entered - 1)
+        if self._entered == 0 and self._listen_conn is not None:
+            conn, self._listen_conn = self._listen_conn, None
+            await self._release(conn)

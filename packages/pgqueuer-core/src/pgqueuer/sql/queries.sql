@@ -1,0 +1,448 @@
+-- Runtime queries of pgqueuer-core. Object names are written with their defaults after a
+-- /*@field*/ marker; pgqueuer.names.Names.substitute puts the configured names in.
+-- Every block is one statement (one round trip, one implicit transaction).
+
+-- name: enqueue
+-- Queue a batch of jobs in one statement; a repeated active dedupe key fails with 23505.
+-- Rows are inserted in input order, so the returned ids, sorted, follow that order.
+-- $1 int[]      priorities
+-- $2 text[]     entrypoints
+-- $3 bytea[]    payloads
+-- $4 interval[] delays from now (negative means already due)
+-- $5 text[]     dedupe keys (NULL for none)
+-- $6 jsonb[]    headers (NULL for none)
+INSERT INTO /*@queue_table*/pgqueuer
+    (priority, entrypoint, payload, execute_after, dedupe_key, headers, status)
+SELECT i.priority, i.entrypoint, i.payload, now() + i.delay, i.dedupe_key, i.headers, 'queued'
+FROM unnest($1::int[], $2::text[], $3::bytea[], $4::interval[], $5::text[], $6::jsonb[])
+    WITH ORDINALITY AS i (priority, entrypoint, payload, delay, dedupe_key, headers, ord)
+ORDER BY i.ord
+RETURNING id, dedupe_key, true AS inserted;
+
+-- name: enqueue_skip
+-- As enqueue, but a job whose dedupe key is already queued or running is skipped.
+-- $1..$6 as enqueue
+INSERT INTO /*@queue_table*/pgqueuer
+    (priority, entrypoint, payload, execute_after, dedupe_key, headers, status)
+SELECT i.priority, i.entrypoint, i.payload, now() + i.delay, i.dedupe_key, i.headers, 'queued'
+FROM unnest($1::int[], $2::text[], $3::bytea[], $4::interval[], $5::text[], $6::jsonb[])
+    WITH ORDINALITY AS i (priority, entrypoint, payload, delay, dedupe_key, headers, ord)
+ORDER BY i.ord
+ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+DO NOTHING
+RETURNING id, dedupe_key, true AS inserted;
+
+-- name: enqueue_update_priority
+-- As enqueue, but an active job with the same dedupe key keeps its id and gets the higher
+-- of the two priorities (keys must be unique within the batch).
+-- $1..$6 as enqueue
+INSERT INTO /*@queue_table*/pgqueuer AS q
+    (priority, entrypoint, payload, execute_after, dedupe_key, headers, status)
+SELECT i.priority, i.entrypoint, i.payload, now() + i.delay, i.dedupe_key, i.headers, 'queued'
+FROM unnest($1::int[], $2::text[], $3::bytea[], $4::interval[], $5::text[], $6::jsonb[])
+    WITH ORDINALITY AS i (priority, entrypoint, payload, delay, dedupe_key, headers, ord)
+ORDER BY i.ord
+ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
+DO UPDATE SET priority = greatest(q.priority, EXCLUDED.priority), updated = now()
+RETURNING id, dedupe_key, (xmax = 0) AS inserted;
+
+-- name: finish_and_claim
+-- The worker's only hot statement: record what it finished and claim what it can start next.
+-- Finishing: rows still held by this worker are deleted (successful, exception, canceled),
+-- held (failed), sent back for a retry (queued, attempts + 1) or released unchanged
+-- (release, at shutdown). One log row per terminal job or retry; none for a release, none
+-- for a row that is gone (cancelled meanwhile) or was rescued by another worker.
+-- Claiming: per entrypoint, the best queued and due rows (priority DESC, id) through the
+-- partial index, locked with SKIP LOCKED so concurrent workers never wait on each other.
+-- An entrypoint with a concurrency limit only gets as many rows as it has free seats; each
+-- claimed row takes a seat number, and the unique index on (entrypoint, slot) of picked rows
+-- makes two workers racing for the same seat fail with 23505 instead of overshooting.
+-- Seats freed by this statement's own deletes are not visible to its claim (one snapshot);
+-- their delete trigger wakes the workers to claim them.
+-- $1 bigint[]   finished job ids
+-- $2 text[]     outcomes: successful, exception, canceled, failed, queued, release
+-- $3 jsonb[]    traceback records (NULL for none)
+-- $4 interval[] retry delays (NULL unless queued)
+-- $5 uuid       this worker's id
+-- $6 text[]     entrypoints to claim from
+-- $7 int[]      their concurrency limits (0 = unlimited)
+-- $8 int        how many jobs to claim at most (0 = only finish)
+WITH done AS (
+    SELECT d.id, d.outcome, d.traceback, d.delay
+    FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::interval[])
+        AS d (id, outcome, traceback, delay)
+),
+finished AS (
+    DELETE FROM /*@queue_table*/pgqueuer AS q
+    USING done
+    WHERE q.id = done.id
+      AND done.outcome IN ('successful', 'exception', 'canceled')
+      AND q.status = 'picked' AND q.queue_manager_id = $5
+    RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
+),
+kept AS (
+    UPDATE /*@queue_table*/pgqueuer AS q
+    SET status = CASE done.outcome
+            WHEN 'failed' THEN 'failed'::/*@queue_status_type*/pgqueuer_status
+            ELSE 'queued'::/*@queue_status_type*/pgqueuer_status
+        END,
+        execute_after = CASE done.outcome
+            WHEN 'queued' THEN now() + coalesce(done.delay, interval '0')
+            WHEN 'release' THEN least(q.execute_after, now())
+            ELSE q.execute_after
+        END,
+        attempts = q.attempts + (done.outcome = 'queued')::int,
+        queue_manager_id = NULL,
+        slot = NULL,
+        updated = now()
+    FROM done
+    WHERE q.id = done.id
+      AND done.outcome IN ('failed', 'queued', 'release')
+      AND q.status = 'picked' AND q.queue_manager_id = $5
+    RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
+),
+logged AS (
+    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint, traceback)
+    SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback
+    FROM finished
+    UNION ALL
+    SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback
+    FROM kept
+    WHERE outcome <> 'release'
+),
+wanted AS (
+    SELECT w.entrypoint, w.lim
+    FROM unnest($6::text[], $7::int[]) AS w (entrypoint, lim)
+    WHERE $8 > 0
+),
+free_seats AS (
+    SELECT wanted.entrypoint, s.seat,
+           row_number() OVER (PARTITION BY wanted.entrypoint ORDER BY s.seat) AS rank
+    FROM wanted
+    CROSS JOIN LATERAL generate_series(0, wanted.lim - 1) AS s (seat)
+    WHERE wanted.lim > 0
+      AND NOT EXISTS (
+        SELECT 1 FROM /*@queue_table*/pgqueuer AS held
+        WHERE held.entrypoint = wanted.entrypoint AND held.status = 'picked'
+          AND held.slot = s.seat
+      )
+),
+candidates AS (
+    SELECT c.id, c.priority, wanted.entrypoint, wanted.lim
+    FROM wanted
+    CROSS JOIN LATERAL (
+        SELECT q.id, q.priority
+        FROM /*@queue_table*/pgqueuer AS q
+        WHERE q.entrypoint = wanted.entrypoint AND q.status = 'queued'
+          AND q.execute_after <= now()
+        ORDER BY q.priority DESC, q.id
+        LIMIT CASE WHEN wanted.lim > 0
+            THEN least($8, (SELECT count(*) FROM free_seats f WHERE f.entrypoint = wanted.entrypoint))
+            ELSE $8 END
+        FOR UPDATE OF q SKIP LOCKED
+    ) AS c
+),
+chosen AS (
+    SELECT id, priority, entrypoint, lim
+    FROM candidates
+    ORDER BY priority DESC, id
+    LIMIT $8
+),
+seated AS (
+    SELECT r.id, f.seat
+    FROM (
+        SELECT id, entrypoint,
+               row_number() OVER (PARTITION BY entrypoint ORDER BY priority DESC, id) AS rank
+        FROM chosen
+        WHERE lim > 0
+    ) AS r
+    JOIN free_seats AS f ON f.entrypoint = r.entrypoint AND f.rank = r.rank
+),
+claimed AS (
+    UPDATE /*@queue_table*/pgqueuer AS q
+    SET status = 'picked', queue_manager_id = $5, updated = now(), heartbeat = now(),
+        slot = seated.seat
+    FROM chosen
+    LEFT JOIN seated ON seated.id = chosen.id
+    WHERE q.id = chosen.id AND (chosen.lim = 0 OR seated.seat IS NOT NULL)
+    RETURNING q.id, q.priority, q.created, q.updated, q.heartbeat, q.execute_after, q.status,
+              q.entrypoint, q.payload, q.attempts, q.queue_manager_id, q.slot, q.headers
+)
+SELECT * FROM claimed ORDER BY priority DESC, id;
+
+-- name: heartbeat
+-- Keep this worker's jobs from being taken for stale (runs from the heartbeat thread).
+-- $1 bigint[] job ids
+-- $2 uuid     this worker's id
+UPDATE /*@queue_table*/pgqueuer
+SET heartbeat = now()
+WHERE id = ANY($1) AND status = 'picked' AND queue_manager_id = $2;
+
+-- name: update_heartbeat
+-- Refresh the heartbeat of the given picked jobs, whoever holds them (PgQueuer's API).
+-- $1 bigint[] job ids
+UPDATE /*@queue_table*/pgqueuer
+SET heartbeat = now()
+WHERE id = ANY($1) AND status = 'picked';
+
+-- name: rescue_stale
+-- Jobs whose worker stopped beating for $2 are given back to the queue with one more attempt
+-- (the trigger wakes the workers), or held as failed once they have used $4 attempts, so a
+-- job that kills its worker cannot loop forever. Each gets a log row saying so.
+-- $1 text[]   entrypoints
+-- $2 interval heartbeat timeout
+-- $3 int      at most this many rows
+-- $4 int      attempts after which a stale job is held as failed
+WITH stale AS (
+    SELECT id
+    FROM /*@queue_table*/pgqueuer
+    WHERE status = 'picked' AND heartbeat < now() - $2::interval AND entrypoint = ANY($1)
+    ORDER BY heartbeat
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+),
+rescued AS (
+    UPDATE /*@queue_table*/pgqueuer AS q
+    SET status = CASE WHEN q.attempts + 1 >= $4
+            THEN 'failed'::/*@queue_status_type*/pgqueuer_status
+            ELSE 'queued'::/*@queue_status_type*/pgqueuer_status
+        END,
+        attempts = q.attempts + 1,
+        queue_manager_id = NULL,
+        slot = NULL,
+        updated = now()
+    FROM stale
+    WHERE q.id = stale.id
+    RETURNING q.id, q.status, q.priority, q.entrypoint, q.attempts, q.heartbeat
+),
+logged AS (
+    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint, traceback)
+    SELECT id, status, priority, entrypoint, jsonb_build_object(
+        'job_id', id,
+        'timestamp', now(),
+        'exception_type', 'WorkerLost',
+        'exception_message', format(
+            'no heartbeat since %s; %s', heartbeat,
+            CASE WHEN status = 'failed' THEN format('held as failed after %s attempts', attempts)
+                 ELSE format('queued again (attempt %s)', attempts) END),
+        'traceback', '',
+        'additional_context', jsonb_build_object('attempt', attempts, 'entrypoint', entrypoint)
+    )
+    FROM rescued
+)
+SELECT id, status::text AS status, entrypoint, attempts FROM rescued;
+
+-- name: next_due
+-- How long until the soonest deferred job of these entrypoints is due (NULL: none deferred).
+-- $1 text[] entrypoints
+SELECT min(due) - now() AS wait
+FROM (
+    SELECT (
+        SELECT q.execute_after
+        FROM /*@queue_table*/pgqueuer AS q
+        WHERE q.entrypoint = e.entrypoint AND q.status = 'queued'
+        ORDER BY q.execute_after
+        LIMIT 1
+    ) AS due
+    FROM unnest($1::text[]) AS e (entrypoint)
+) AS per_entrypoint;
+
+-- name: queued_work
+-- How many jobs of these entrypoints are queued (due or not).
+-- $1 text[] entrypoints
+SELECT count(*) AS n
+FROM /*@queue_table*/pgqueuer
+WHERE entrypoint = ANY($1) AND status = 'queued';
+
+-- name: eligible_queued_work
+-- How many jobs of these entrypoints are queued and due now.
+-- $1 text[] entrypoints
+SELECT count(*) AS n
+FROM /*@queue_table*/pgqueuer
+WHERE entrypoint = ANY($1) AND status = 'queued' AND execute_after <= now();
+
+-- name: queue_size
+-- Jobs in the queue table by entrypoint, priority and status.
+SELECT count(*) AS count, entrypoint, priority, status::text AS status
+FROM /*@queue_table*/pgqueuer
+GROUP BY entrypoint, priority, status
+ORDER BY count DESC, entrypoint, priority, status;
+
+-- name: cancel_jobs
+-- Cancel queued or running jobs: delete them, log 'canceled', and tell the workers running
+-- them (they interrupt handlers that run under ctx.cancellation). Held jobs are left alone.
+-- $1 bigint[] job ids
+-- $2 text     the channel
+WITH gone AS (
+    DELETE FROM /*@queue_table*/pgqueuer
+    WHERE id = ANY($1) AND status IN ('queued', 'picked')
+    RETURNING id, priority, entrypoint, status
+),
+logged AS (
+    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint)
+    SELECT id, 'canceled', priority, entrypoint FROM gone
+),
+told AS (
+    SELECT pg_notify($2::text, json_build_object(
+        'channel', $2::text,
+        'type', 'cancellation_event',
+        'sent_at', statement_timestamp(),
+        'ids', array_agg(id)
+    )::text)
+    FROM gone
+    WHERE status = 'picked'
+    HAVING count(*) > 0
+)
+SELECT gone.id, (SELECT count(*) FROM told) AS notified FROM gone ORDER BY gone.id;
+
+-- name: requeue_failed
+-- Put held (failed) jobs back in the queue, due now, with their attempts reset.
+-- $1 bigint[] job ids
+WITH requeued AS (
+    UPDATE /*@queue_table*/pgqueuer
+    SET status = 'queued', attempts = 0, execute_after = now(), queue_manager_id = NULL,
+        slot = NULL, updated = now()
+    WHERE id = ANY($1) AND status = 'failed'
+    RETURNING id, priority, entrypoint
+),
+logged AS (
+    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint)
+    SELECT id, 'queued', priority, entrypoint FROM requeued
+)
+SELECT id FROM requeued ORDER BY id;
+
+-- name: list_failed
+-- Held (failed) jobs, newest first or oldest first.
+-- $1 int  at most this many
+-- $2 bool newest first
+SELECT id, priority, created, updated, heartbeat, execute_after, status, entrypoint, payload,
+       attempts, queue_manager_id, slot, headers
+FROM /*@queue_table*/pgqueuer
+WHERE status = 'failed'
+ORDER BY CASE WHEN $2 THEN -id ELSE id END
+LIMIT $1;
+
+-- name: clear_entrypoints
+-- Delete every job of these entrypoints, logging each as 'deleted'.
+-- $1 text[] entrypoints
+WITH gone AS (
+    DELETE FROM /*@queue_table*/pgqueuer
+    WHERE entrypoint = ANY($1)
+    RETURNING id, priority, entrypoint
+)
+INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint)
+SELECT id, 'deleted', priority, entrypoint FROM gone;
+
+-- name: clear_all
+-- Empty the queue table (no log rows, as PgQueuer).
+TRUNCATE /*@queue_table*/pgqueuer;
+
+-- name: job_status
+-- The latest logged status of each job (jobs with no log row are left out).
+-- $1 bigint[] job ids
+SELECT DISTINCT ON (job_id) job_id, status::text AS status
+FROM /*@queue_table_log*/pgqueuer_log
+WHERE job_id = ANY($1)
+ORDER BY job_id, created DESC, id DESC;
+
+-- name: queue_log
+-- The whole log, oldest first (PgQueuer's queue_log()).
+SELECT created, job_id, status::text AS status, priority, entrypoint, traceback, aggregated
+FROM /*@queue_table_log*/pgqueuer_log
+ORDER BY id;
+
+-- name: aggregate_log
+-- Fold log rows into per-second statistics. The transaction-level advisory lock makes
+-- concurrent runs (workers, dashboards) take turns, so no row is ever counted twice;
+-- a run that does not get the lock does nothing. At most $2 rows per run.
+-- $1 text lock key (the statistics table's name)
+-- $2 int  at most this many log rows
+WITH guard AS (
+    SELECT pg_try_advisory_xact_lock(hashtext($1)) AS proceed
+),
+picked AS (
+    SELECT l.id
+    FROM /*@queue_table_log*/pgqueuer_log AS l
+    WHERE NOT l.aggregated AND (SELECT proceed FROM guard)
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+marked AS (
+    UPDATE /*@queue_table_log*/pgqueuer_log AS l
+    SET aggregated = true
+    FROM picked
+    WHERE l.id = picked.id
+    RETURNING l.created, l.status, l.priority, l.entrypoint
+),
+folded AS (
+    INSERT INTO /*@statistics_table*/pgqueuer_statistics (created, count, priority, status, entrypoint)
+    SELECT date_trunc('sec', created AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), priority,
+           status, entrypoint
+    FROM marked
+    GROUP BY 1, priority, status, entrypoint
+    ON CONFLICT (priority, date_trunc('sec', created AT TIME ZONE 'UTC'), status, entrypoint)
+    DO UPDATE SET count = /*@statistics_table*/pgqueuer_statistics.count + EXCLUDED.count
+)
+SELECT count(*) AS n FROM marked;
+
+-- name: log_statistics
+-- Per-second statistics, newest first.
+-- $1 int         at most this many rows (NULL: all)
+-- $2 interval    only this recent (NULL: all)
+SELECT count, created, entrypoint, priority, status::text AS status
+FROM /*@statistics_table*/pgqueuer_statistics
+WHERE $2::interval IS NULL OR created > now() - $2::interval
+ORDER BY created DESC, id DESC
+LIMIT $1;
+
+-- name: prune_log
+-- Delete aggregated log rows older than $1 (at most $2 per call).
+-- $1 interval retention
+-- $2 int      at most this many rows
+WITH old AS (
+    SELECT id FROM /*@queue_table_log*/pgqueuer_log
+    WHERE created < now() - $1::interval AND aggregated
+    ORDER BY created
+    LIMIT $2
+)
+DELETE FROM /*@queue_table_log*/pgqueuer_log AS l
+USING old WHERE l.id = old.id;
+
+-- name: prune_statistics
+-- Delete statistics older than $1 (at most $2 per call).
+-- $1 interval retention
+-- $2 int      at most this many rows
+WITH old AS (
+    SELECT id FROM /*@statistics_table*/pgqueuer_statistics
+    WHERE created < now() - $1::interval
+    LIMIT $2
+)
+DELETE FROM /*@statistics_table*/pgqueuer_statistics AS s
+USING old WHERE s.id = old.id;
+
+-- name: clear_statistics
+-- Delete the statistics of these entrypoints (NULL: all).
+-- $1 text[] entrypoints
+DELETE FROM /*@statistics_table*/pgqueuer_statistics
+WHERE $1::text[] IS NULL OR entrypoint = ANY($1);
+
+-- name: clear_log
+-- Delete the log rows of these entrypoints (NULL: all).
+-- $1 text[] entrypoints
+DELETE FROM /*@queue_table_log*/pgqueuer_log
+WHERE $1::text[] IS NULL OR entrypoint = ANY($1);
+
+-- name: table_schema
+-- Where the queue table really is (NULL when it does not exist): the schema the triggers
+-- put in their payloads, so a worker ignores queues of the same prefix in other schemas.
+-- $1 text the queue table's qualified name
+SELECT n.nspname AS schema
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass($1);
+
+-- name: notify
+-- Send one notification.
+-- $1 text channel
+-- $2 text payload
+SELECT pg_notify($1, $2);
