@@ -39,7 +39,11 @@ async def test_enqueue_one_and_a_batch_return_ids_in_input_order(
     one = await queries.enqueue("fetch", b"a")
     batch = await queries.enqueue(["x", "y", "z"], [b"1", None, b"3"], [1, 2, 3])
     assert len(one) == 1 and len(batch) == 3
-    got = await rows(conn, names, "SELECT id, entrypoint, payload, priority FROM /*@queue_table*/pgqueuer ORDER BY id")
+    got = await rows(
+        conn,
+        names,
+        ("SELECT id, entrypoint, payload, priority FROM /*@queue_table*/pgqueuer ORDER BY id"),
+    )
     assert [(r["entrypoint"], r["payload"], r["priority"]) for r in got] == [
         ("fetch", b"a", 0),
         ("x", b"1", 1),
@@ -53,7 +57,14 @@ async def test_headers_none_is_sql_null_and_dict_is_json(
     conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
     await queries.enqueue(["a", "b"], [None, None], headers=[None, {"k": 1}])
-    got = await rows(conn, names, "SELECT headers IS NULL AS null, headers->>'k' AS k FROM /*@queue_table*/pgqueuer ORDER BY id")
+    got = await rows(
+        conn,
+        names,
+        (
+            "SELECT headers IS NULL AS null, headers->>'k' AS k "
+            "FROM /*@queue_table*/pgqueuer ORDER BY id"
+        ),
+    )
     assert [(r["null"], r["k"]) for r in got] == [(True, None), (False, "1")]
 
 
@@ -93,7 +104,9 @@ async def test_duplicate_key_raises_and_rejects_the_whole_batch(
     assert (await rows(conn, names, "SELECT count(*) FROM /*@queue_table*/pgqueuer"))[0][0] == 1
 
 
-async def test_skip_returns_none_for_active_keys_and_first_occurrence_wins(queries: Queries) -> None:
+async def test_skip_returns_none_for_active_keys_and_first_occurrence_wins(
+    queries: Queries,
+) -> None:
     first = await queries.enqueue("a", None, dedupe_key="k1")
     got = await queries.enqueue(
         ["a", "a", "a", "a"], [None] * 4, dedupe_key=["k1", None, "k2", "k2"], on_conflict="skip"
@@ -107,11 +120,19 @@ async def test_update_priority_keeps_the_id_and_the_higher_priority(
     conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
     (job,) = await queries.enqueue("a", None, priority=5, dedupe_key="k")
-    again = await queries.enqueue(["a", "a"], [None, None], [9, 1], dedupe_key=["k", "other"], on_conflict="update_priority")
+    again = await queries.enqueue(
+        ["a", "a"], [None, None], [9, 1], dedupe_key=["k", "other"], on_conflict="update_priority"
+    )
     assert again[0] == job and again[1] != job
-    assert (await rows(conn, names, "SELECT priority FROM /*@queue_table*/pgqueuer WHERE dedupe_key = 'k'"))[0][0] == 9
+    assert (
+        await rows(
+            conn, names, ("SELECT priority FROM /*@queue_table*/pgqueuer WHERE dedupe_key = 'k'")
+        )
+    )[0][0] == 9
     with pytest.raises(ValueError, match="distinct"):
-        await queries.enqueue(["a", "a"], [None, None], dedupe_key=["d", "d"], on_conflict="update_priority")
+        await queries.enqueue(
+            ["a", "a"], [None, None], dedupe_key=["d", "d"], on_conflict="update_priority"
+        )
 
 
 async def test_a_held_jobs_key_can_be_used_again(queries: Queries) -> None:
@@ -139,7 +160,9 @@ async def test_claim_order_priority_then_id_and_execute_after(queries: Queries) 
     assert await queries.eligible_queued_work(["a"]) == 0
 
 
-async def test_claim_takes_only_the_given_entrypoints_and_at_most_the_batch(queries: Queries) -> None:
+async def test_claim_takes_only_the_given_entrypoints_and_at_most_the_batch(
+    queries: Queries,
+) -> None:
     me = uuid.uuid4()
     await queries.enqueue(["a"] * 5 + ["b"] * 5, [None] * 10)
     claimed = await queries.finish_and_claim([], me, ["a"], [0], 3)
@@ -163,13 +186,31 @@ async def test_outcomes_delete_hold_retry_release_and_log_only_what_ended(
     await queries.finish_and_claim(done, me, [], [], 0)
     left = {
         r["id"]: r
-        for r in await rows(conn, names, "SELECT id, status::text, attempts, queue_manager_id, execute_after > now() AS later FROM /*@queue_table*/pgqueuer")
+        for r in await rows(
+            conn,
+            names,
+            (
+                "SELECT id, status::text, attempts, queue_manager_id, execute_after > now() AS later "
+                "FROM /*@queue_table*/pgqueuer"
+            ),
+        )
     }
     assert set(left) == {ids[2], ids[3], ids[4]}
     assert left[ids[2]]["status"] == "failed" and left[ids[2]]["queue_manager_id"] is None
-    assert left[ids[3]]["status"] == "queued" and left[ids[3]]["attempts"] == 1 and left[ids[3]]["later"]
+    assert (
+        left[ids[3]]["status"] == "queued"
+        and left[ids[3]]["attempts"] == 1
+        and left[ids[3]]["later"]
+    )
     assert left[ids[4]]["status"] == "queued" and left[ids[4]]["attempts"] == 0
-    log = await rows(conn, names, "SELECT job_id, status::text, traceback->>'exception_type' AS t FROM /*@queue_table_log*/pgqueuer_log ORDER BY job_id")
+    log = await rows(
+        conn,
+        names,
+        (
+            "SELECT job_id, status::text, traceback->>'exception_type' AS t "
+            "FROM /*@queue_table_log*/pgqueuer_log ORDER BY job_id"
+        ),
+    )
     assert [(r["job_id"], r["status"], r["t"]) for r in log] == [
         (ids[0], "successful", None),
         (ids[1], "exception", "ValueError"),
@@ -186,7 +227,9 @@ async def test_a_worker_cannot_finish_a_job_it_no_longer_holds(
     await queries.finish_and_claim([], other, ["a"], [0], 1)
     await queries.finish_and_claim([Finished(job, "successful")], me, [], [], 0)
     assert (await rows(conn, names, "SELECT count(*) FROM /*@queue_table*/pgqueuer"))[0][0] == 1
-    assert (await rows(conn, names, "SELECT count(*) FROM /*@queue_table_log*/pgqueuer_log"))[0][0] == 0
+    assert (await rows(conn, names, ("SELECT count(*) FROM /*@queue_table_log*/pgqueuer_log")))[0][
+        0
+    ] == 0
 
 
 async def test_concurrency_seats_limit_claims_and_are_freed_on_completion(queries: Queries) -> None:
@@ -208,6 +251,7 @@ async def test_concurrent_claims_never_overshoot_a_limit(dsn: str | None, names:
         await Queries(AsyncpgDriver(setup), names).enqueue(["lim"] * 50, [None] * 50)
         conns = [await asyncpg.connect(dsn) for _ in range(6)]
         try:
+
             async def claim(c: asyncpg.Connection) -> int:
                 q = Queries(AsyncpgDriver(c), names)
                 got = 0
@@ -220,7 +264,9 @@ async def test_concurrent_claims_never_overshoot_a_limit(dsn: str | None, names:
             for c in conns:
                 await c.close()
         picked = await setup.fetchval(
-            names.substitute("SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE status = 'picked'")
+            names.substitute(
+                "SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE status = 'picked'"
+            )
         )
         assert picked == sum(results) == 3
     finally:
@@ -240,12 +286,22 @@ async def test_stale_jobs_are_queued_again_then_held_after_max_attempts(
     (job,) = await queries.enqueue("a", None)
     for attempt in (1, 2):
         await queries.finish_and_claim([], me, ["a"], [0], 1)
-        await conn.execute(names.substitute("UPDATE /*@queue_table*/pgqueuer SET heartbeat = now() - interval '1 hour'"))
+        await conn.execute(
+            names.substitute(
+                "UPDATE /*@queue_table*/pgqueuer SET heartbeat = now() - interval '1 hour'"
+            )
+        )
         assert await queries.rescue_stale(["a"], timedelta(seconds=30), 3) == [(job, "queued")]
-        attempts = await conn.fetchval(names.substitute("SELECT attempts FROM /*@queue_table*/pgqueuer"))
+        attempts = await conn.fetchval(
+            names.substitute("SELECT attempts FROM /*@queue_table*/pgqueuer")
+        )
         assert attempts == attempt
     await queries.finish_and_claim([], me, ["a"], [0], 1)
-    await conn.execute(names.substitute("UPDATE /*@queue_table*/pgqueuer SET heartbeat = now() - interval '1 hour'"))
+    await conn.execute(
+        names.substitute(
+            "UPDATE /*@queue_table*/pgqueuer SET heartbeat = now() - interval '1 hour'"
+        )
+    )
     assert await queries.rescue_stale(["a"], timedelta(seconds=30), 3) == [(job, "failed")]
     assert await queries.job_status([job]) == [(job, "failed")]
     # a fresh heartbeat is not stale
@@ -304,6 +360,7 @@ async def test_aggregation_counts_each_log_row_once_even_when_run_concurrently(
     await queries.finish_and_claim([Finished(i, "successful") for i in ids], me, [], [], 0)
     conns = [await asyncpg.connect(dsn) for _ in range(4)]
     try:
+
         async def fold(c: asyncpg.Connection) -> None:
             q = Queries(AsyncpgDriver(c), names)
             for _ in range(3):
@@ -326,8 +383,19 @@ async def test_prune_removes_old_log_and_statistics_rows(
     await queries.finish_and_claim([], me, ["a"], [0], 3)
     await queries.finish_and_claim([Finished(i, "successful") for i in ids], me, [], [], 0)
     await queries.aggregate_logs()
-    await conn.execute(names.substitute("UPDATE /*@queue_table_log*/pgqueuer_log SET created = now() - interval '10 days' WHERE job_id = ANY($1)"), ids[:2])
-    await conn.execute(names.substitute("UPDATE /*@statistics_table*/pgqueuer_statistics SET created = now() - interval '10 days'"))
+    await conn.execute(
+        names.substitute(
+            "UPDATE /*@queue_table_log*/pgqueuer_log "
+            "SET created = now() - interval '10 days' WHERE job_id = ANY($1)"
+        ),
+        ids[:2],
+    )
+    await conn.execute(
+        names.substitute(
+            "UPDATE /*@statistics_table*/pgqueuer_statistics "
+            "SET created = now() - interval '10 days'"
+        )
+    )
     assert await queries.prune(timedelta(days=7)) == (2, 1)
     assert len(await queries.queue_log()) == 1
 
@@ -344,12 +412,16 @@ async def test_queue_size_and_clear(queries: Queries) -> None:
 
 async def test_missing_schema_is_one_error_naming_pgq_install(conn: asyncpg.Connection) -> None:
     queries = Queries(AsyncpgDriver(conn), Names.create(schema="pgq_nowhere_to_be_found"))
-    with pytest.raises(SchemaNotInstalledError, match="pgq --schema pgq_nowhere_to_be_found install"):
+    with pytest.raises(
+        SchemaNotInstalledError, match="pgq --schema pgq_nowhere_to_be_found install"
+    ):
         await queries.enqueue("a", None)
     assert await queries.table_schema() is None
 
 
-async def test_schema_methods_delegate_to_pgqueuer_schema(conn: asyncpg.Connection, empty_schema: str) -> None:
+async def test_schema_methods_delegate_to_pgqueuer_schema(
+    conn: asyncpg.Connection, empty_schema: str
+) -> None:
     queries = Queries(AsyncpgDriver(conn), Names.create(schema=empty_schema))
     assert not await queries.schema_is_installed()
     await queries.install()

@@ -134,7 +134,7 @@ async def test_retry_requested_runs_the_job_again_woken_by_notify(
         if job.attempts < 2:
             raise RetryRequested(delay=timedelta(0), reason="not yet")
 
-    (job,) = await queries.enqueue("flaky", None)
+    await queries.enqueue("flaky", None)
     started = time.monotonic()
     async with running(pgq):  # polling every 30 s: only a NOTIFY can make this quick
         await wait_until(lambda: _done(conn, names), timeout=10)
@@ -364,7 +364,7 @@ async def test_a_blocked_event_loop_keeps_beating_and_the_job_runs_once(
     async def cpu(job: Job) -> None:
         runs.append("busy")
         blocking.set()
-        time.sleep(2.5)  # blocks the loop: only the heartbeat thread keeps the job alive
+        time.sleep(2.5)  # noqa: ASYNC251 - blocks the loop: only the heartbeat thread keeps the job alive
 
     def other_worker() -> None:
         # Another worker in its own thread and loop, rescuing stale jobs every 0.3 s.
@@ -398,7 +398,7 @@ async def test_a_blocked_event_loop_keeps_beating_and_the_job_runs_once(
 async def test_a_dead_workers_job_is_rescued_with_an_attempt_counted(
     conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
-    (job,) = await queries.enqueue("orphan", None)
+    await queries.enqueue("orphan", None)
     dead = uuid.uuid4()
     await queries.finish_and_claim([], dead, ["orphan"], [0], 1)  # claimed, then "died"
     pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
