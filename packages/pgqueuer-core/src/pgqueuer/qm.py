@@ -373,26 +373,28 @@ class QueueManager:
             raise ValueError("max_attempts must be at least 1")
         mode = QueueExecutionMode(mode)
 
-        await self.verify_structure()
-        names = list(self.entrypoint_registry)
-        limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
-        driver = self.connection
-        await driver.add_listener(self.channel, self._on_notify)
-        if hasattr(driver, "on_connection_lost"):
-            driver.on_connection_lost(self._on_listener_lost)
-        beater = await self._start_heartbeats(beat_timeout)
-        background = [
-            asyncio.create_task(self._watch_shutdown()),
-            asyncio.create_task(self._rescue_loop(names, beat_timeout, max_attempts)),
-        ]
-        if aggregate_every > 0:
-            background.append(asyncio.create_task(self._aggregate_loop(aggregate_every, retention)))
-        try:
-            await self._loop(
-                names, limits, batch, capacity, poll, mode, grace, shutdown_on_listener_failure
-            )
-        finally:
-            await self._teardown(background, beater)
+        async with self.connection as driver:
+            await self.verify_structure()
+            names = list(self.entrypoint_registry)
+            limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
+            await driver.add_listener(self.channel, self._on_notify)
+            if hasattr(driver, "on_connection_lost"):
+                driver.on_connection_lost(self._on_listener_lost)
+            beater = await self._start_heartbeats(beat_timeout)
+            background = [
+                asyncio.create_task(self._watch_shutdown()),
+                asyncio.create_task(self._rescue_loop(names, beat_timeout, max_attempts)),
+            ]
+            if aggregate_every > 0:
+                background.append(
+                    asyncio.create_task(self._aggregate_loop(aggregate_every, retention))
+                )
+            try:
+                await self._loop(
+                    names, limits, batch, capacity, poll, mode, grace, shutdown_on_listener_failure
+                )
+            finally:
+                await self._teardown(background, beater)
         if self._failure is not None:
             raise self._failure
 
