@@ -9,11 +9,7 @@ from pgqueuer.completion import CompletionWatcher
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
 from pgqueuer.errors import DuplicateJobError, PgQueuerError, RetryRequested
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutor
-
-try:
-    from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
-except ImportError:  # TEMP
-    pass
+from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, MutableMapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
@@ -15,6 +15,9 @@ from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 from pgqueuer.types import OnFailure, QueueExecutionMode
+
+if TYPE_CHECKING:
+    from pgqueuer.inmemory import InMemoryQueries
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +34,7 @@ class PgQueuer:
         connection: Driver,
         channel: str | None = None,
         resources: MutableMapping[str, Any] | None = None,
-        queries: Queries | None = None,
+        queries: Queries | InMemoryQueries | None = None,
         *,
         names: Names | None = None,
     ) -> None:

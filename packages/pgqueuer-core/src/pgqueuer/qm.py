@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
@@ -49,6 +49,9 @@ from pgqueuer.models import (
 )
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
+
+if TYPE_CHECKING:
+    from pgqueuer.inmemory import InMemoryQueries
 
 logger = logging.getLogger("pgqueuer")
 
@@ -81,7 +84,7 @@ class QueueManager:
 
     def __init__(
         self,
-        queries: Queries,
+        queries: Queries | InMemoryQueries,
         channel: str | None = None,
         resources: MutableMapping[str, Any] | None = None,
     ) -> None:
