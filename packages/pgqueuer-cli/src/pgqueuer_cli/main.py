@@ -60,12 +60,13 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str) -> None:
 
 
 def _register() -> None:
-    from pgqueuer_cli.commands import schema, sql
+    from pgqueuer_cli.commands import run, schema, sql
 
     for command in schema.COMMANDS:
         cli.add_command(command)
     cli.add_command(schema.durability, name="alter-durability")
     cli.add_command(sql.sql)
+    cli.add_command(run.run)
 
 
 _register()

@@ -14,6 +14,7 @@ from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
+from pgqueuer.supervisor import run
 from pgqueuer.types import JobId, QueueExecutionMode
 
 try:
@@ -42,4 +43,5 @@ __all__ = [
     "QueueManager",
     "RetryRequested",
     "__version__",
+    "run",
 ]

@@ -1,0 +1,202 @@
+"""``pgq run FACTORY``: the worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from datetime import timedelta
+
+import click
+
+from pgqueuer_cli.settings import Settings
+
+LOG_LEVELS = ["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"]
+
+# Exit statuses of `pgq run` (also in the help text).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_FORCED = 130
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+def setup_logging(level: str) -> None:
+    """The pgqueuer logger: INFO and below to stdout, WARNING and up to stderr."""
+    fmt = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%S%z"
+    )
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(_BelowWarning())
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    logger = logging.getLogger("pgqueuer")
+    logger.handlers.clear()
+    for handler in (out, err):
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _seconds(minimum: float = 0.0) -> click.FloatRange:
+    return click.FloatRange(min=minimum)
+
+
+@click.command()
+@click.argument("factory", metavar="FACTORY")
+@click.argument("factory_args", nargs=-1, metavar="[-- ARGS]...")
+@click.option(
+    "--dequeue-timeout",
+    type=_seconds(),
+    default=30.0,
+    show_default=True,
+    help="Seconds an idle worker waits for a notification before it polls anyway.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Jobs claimed per round trip.",
+)
+@click.option(
+    "--max-concurrent-tasks",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs running at once in this process [default: 2 x batch size].",
+)
+@click.option(
+    "--heartbeat-timeout",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which another worker takes a job over.",
+)
+@click.option(
+    "--shutdown-grace",
+    type=_seconds(),
+    default=30.0,
+    show_default=True,
+    help="Seconds running jobs get to finish after the first SIGINT/SIGTERM; then "
+    "they are cancelled and put back in the queue.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["continuous", "drain"]),
+    default="continuous",
+    show_default=True,
+    help="drain: exit once nothing this worker serves is left.",
+)
+@click.option(
+    "--restart-on-failure",
+    is_flag=True,
+    help="Call the factory again (fresh connections) after a failure.",
+)
+@click.option(
+    "--restart-delay",
+    type=_seconds(),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait before such a restart.",
+)
+@click.option(
+    "--shutdown-on-listener-failure",
+    is_flag=True,
+    help="Stop (exit 1) when the LISTEN connection stays down for 10 s.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="DEBUG also prints tracebacks of failures.",
+)
+@click.pass_obj
+def run(
+    settings: Settings,
+    factory: str,
+    factory_args: tuple[str, ...],
+    dequeue_timeout: float,
+    batch_size: int,
+    max_concurrent_tasks: int | None,
+    heartbeat_timeout: float,
+    shutdown_grace: float,
+    mode: str,
+    restart_on_failure: bool,
+    restart_delay: float,
+    shutdown_on_listener_failure: bool,
+    log_level: str,
+) -> None:
+    """Run the worker FACTORY builds (module:function), until SIGINT/SIGTERM.
+
+    FACTORY returns (or yields, as an async or sync context manager) a PgQueuer,
+    QueueManager or SchedulerManager; arguments after -- are passed to it as one list.
+    The first signal lets running jobs finish; a second one stops at once and puts them
+    back in the queue.
+
+    Exit status: 0 stopped cleanly (signal, or drain finished); 1 the worker failed;
+    2 FACTORY cannot be imported or called; 130 stopped by a second signal.
+
+    \b
+    Example:
+      pgq run myapp.worker:main
+      pgq run myapp.worker:main --batch-size 50 --mode drain
+      pgq run myapp.worker:create -- --queue emails
+    """
+    # The factory builds its own connection and names: hand it the global options the way
+    # PgQueuer does, through the environment it reads.
+    if settings.names.prefix:
+        os.environ["PGQUEUER_PREFIX"] = settings.names.prefix
+    if settings.names.schema:
+        os.environ["PGQUEUER_SCHEMA"] = settings.names.schema
+    if settings.dsn:
+        os.environ["PGQUEUER_DSN"] = settings.dsn
+    from pgqueuer.factories import FactoryError, FactoryResultError
+    from pgqueuer.supervisor import run as supervise
+    from pgqueuer.types import QueueExecutionMode
+
+    level = log_level.upper()
+    setup_logging(level)
+    debug = level in ("DEBUG", "NOTSET")
+
+    async def main() -> int:
+        result = await supervise(
+            factory,
+            dequeue_timeout=timedelta(seconds=dequeue_timeout),
+            batch_size=batch_size,
+            heartbeat_timeout=timedelta(seconds=heartbeat_timeout),
+            mode=QueueExecutionMode(mode),
+            max_concurrent_tasks=max_concurrent_tasks,
+            shutdown_on_listener_failure=shutdown_on_listener_failure,
+            restart_on_failure=restart_on_failure,
+            restart_delay=timedelta(seconds=restart_delay),
+            shutdown_grace=timedelta(seconds=shutdown_grace),
+            factory_args=list(factory_args) or None,
+        )
+        return EXIT_FORCED if result.forced else EXIT_OK
+
+    def fail(message: str, status: int) -> None:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(status)
+
+    try:
+        status = asyncio.run(main())
+    except FactoryError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except FactoryResultError as exc:
+        fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FORCED)
+    except Exception as exc:
+        fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED)
+    else:
+        sys.exit(status)
