@@ -121,7 +121,7 @@ async def broken() -> PgQueuer:
 async def flaky() -> PgQueuer:
     """Fails on its first call in this process, works on the second (restart test)."""
     path = Path(os.environ["RUN_MARKERS"])
-    calls = path.read_text().count("flaky call") if path.exists() else 0  # noqa: ASYNC240
+    calls = path.read_text().count("flaky call") if path.exists() else 0
     mark("flaky call")
     if calls == 0:
         raise ConnectionError("database went away")
