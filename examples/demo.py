@@ -1,10 +1,13 @@
-"""The README's demo: a pgqueuer schema in a real PostgreSQL, checked with pgq.
+"""The README's demo: a real queue in a real PostgreSQL, worked by `pgq run`.
 
 Uses the PostgreSQL you configured (PGQUEUER_DSN, PGDSN or the libpq variables), or the one the
 libpq defaults reach; with neither, it starts an embedded server whose data directory lives
 under your cache directory (~/.cache/pgqueuer/demo-postgres) and stops it at the end.
 
-Run it with ``hatch run demo``. Everything goes into the schema ``pgqueuer_demo``.
+It installs (or upgrades) the schema ``pgqueuer_demo``, enqueues a few thousand jobs over three
+entrypoints (one of which fails now and then), drains them with ``pgq run
+examples.demo_worker:main --mode drain`` while showing progress, and prints what happened.
+Run it with ``hatch run demo [JOBS]``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SCHEMA = "pgqueuer_demo"
@@ -60,7 +64,107 @@ def pgq(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Compl
     return done
 
 
+MIX = {"thumbnail": 0.65, "email": 0.25, "invoice": 0.10}
+
+
+async def enqueue_jobs(dsn: str | None, total: int) -> dict[str, int]:
+    import asyncpg
+
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.names import Names
+    from pgqueuer.queries import Queries
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        queries = Queries(AsyncpgDriver(conn), Names.create(schema=SCHEMA))
+        await queries.clear_queue()  # a fresh start for every run of the demo
+        await queries.clear_queue_log()
+        await queries.clear_statistics_log()
+        counts = {ep: int(total * share) for ep, share in MIX.items()}
+        counts["thumbnail"] += total - sum(counts.values())
+        entrypoints = [ep for ep, n in counts.items() for _ in range(n)]
+        payloads = [f"{ep}-{i}".encode() for i, ep in enumerate(entrypoints)]
+        priorities = [1 if ep == "invoice" else 0 for ep in entrypoints]
+        await queries.enqueue(entrypoints, payloads, priorities)
+        return counts
+    finally:
+        await conn.close()
+
+
+async def remaining(dsn: str | None) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                f"SELECT count(*) FROM {SCHEMA}.pgqueuer WHERE status IN ('queued', 'picked')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def summary(dsn: str | None) -> list[tuple[str, str, int]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            f"SELECT entrypoint, status::text, count(*) FROM {SCHEMA}.pgqueuer_log "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+    finally:
+        await conn.close()
+
+
+def progress(done: int, total: int, width: int = 40) -> str:
+    filled = int(width * done / total) if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def work(dsn: str | None, env: dict[str, str], total: int) -> float:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgqueuer",
+        "--schema",
+        SCHEMA,
+        "run",
+        "examples.demo_worker:main",
+        "--mode",
+        "drain",
+        "--batch-size",
+        "50",
+        "--log-level",
+        "WARNING",
+    ]
+    print(f"\n$ pgq --schema {SCHEMA} run examples.demo_worker:main --mode drain --batch-size 50")
+    started = time.monotonic()
+    worker = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    tty = sys.stdout.isatty()
+    last_line = 0.0
+    while worker.poll() is None:
+        left = asyncio.run(remaining(dsn))
+        now = time.monotonic()
+        if tty:
+            print("\r" + progress(total - left, total), end="", flush=True)
+        elif now - last_line >= 1.0:
+            print(progress(total - left, total), flush=True)
+            last_line = now
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    print(("\r" if tty else "") + progress(total - asyncio.run(remaining(dsn)), total))
+    _, err = worker.communicate()
+    if worker.returncode != 0:
+        sys.stderr.write(err)
+        sys.exit(f"demo: pgq run exited {worker.returncode}")
+    return elapsed
+
+
 def main() -> None:
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     dsn, where = find_postgres()
     print(f"Using {where}.")
     env = dict(os.environ)
@@ -71,10 +175,20 @@ def main() -> None:
     else:
         pgq("upgrade", env=env)
     pgq("verify", env=env)
-    pgq("durability", "balanced", "--dry-run", env=env)
-    pgq("autovac", "--dry-run", env=env)
-    print("\nThe schema is installed and verified. Remove it with:")
-    print(f"  hatch run pgq --schema {SCHEMA} uninstall")
+
+    counts = asyncio.run(enqueue_jobs(dsn, total))
+    print(f"\nEnqueued {total} jobs: " + ", ".join(f"{n} {ep}" for ep, n in counts.items()))
+    elapsed = work(dsn, env, total)
+    print(f"Drained {total} jobs in {elapsed:.1f} s (worker start-up included).\n")
+
+    from tabulate import tabulate
+
+    rows = asyncio.run(summary(dsn))
+    print(tabulate(rows, headers=["Entrypoint", "Final status", "Jobs"], tablefmt="simple"))
+    print("\nHeld emails stay in the queue as 'failed'; look at them and re-queue them with:")
+    print(f"  hatch run pgq --schema {SCHEMA} failed")
+    print(f"  hatch run pgq --schema {SCHEMA} requeue ID ...")
+    print(f"Remove the demo schema with:  hatch run pgq --schema {SCHEMA} uninstall")
 
 
 if __name__ == "__main__":
