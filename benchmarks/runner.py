@@ -1,0 +1,259 @@
+"""One benchmark scenario, run against whichever `pgqueuer` this Python imports.
+
+The same file runs under this project (the hatch environment) and under PgQueuer 1.6.0 (its
+own virtual environment, see compare.py): it only uses the API both share (`PgQueuer`,
+`AsyncpgDriver`, `Queries`, `QueueExecutionMode`). It prints one JSON object on stdout.
+
+    python benchmarks/runner.py drain --jobs 20000
+    python benchmarks/runner.py throughput --time 10
+    python benchmarks/runner.py latency --jobs 500
+    python benchmarks/runner.py enqueue --jobs 20000
+    python benchmarks/runner.py drain --jobs 10000 --backlog 1000000   # scale
+
+The queue lives in the schema BENCH_SCHEMA (default pgq_bench), dropped and installed afresh
+for every run. The connection comes from PGQUEUER_DSN or the libpq variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+os.environ.setdefault("PGQUEUER_SCHEMA", os.environ.get("BENCH_SCHEMA", "pgq_bench"))
+SCHEMA = os.environ["PGQUEUER_SCHEMA"]
+
+from pgqueuer import PgQueuer  # noqa: E402
+from pgqueuer.db import AsyncpgDriver  # noqa: E402
+from pgqueuer.models import Job  # noqa: E402
+from pgqueuer.queries import Queries  # noqa: E402
+from pgqueuer.types import QueueExecutionMode  # noqa: E402
+
+DSN = os.environ.get("PGQUEUER_DSN")
+
+
+async def connect() -> asyncpg.Connection:
+    return await asyncpg.connect(DSN)
+
+
+async def fresh_schema() -> None:
+    conn = await connect()
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
+        await conn.execute(f'CREATE SCHEMA "{SCHEMA}"')
+        await Queries(AsyncpgDriver(conn)).install()
+    finally:
+        await conn.close()
+
+
+async def fill(n: int, entrypoint: str = "bench", batch: int = 1000) -> None:
+    conn = await connect()
+    try:
+        queries = Queries(AsyncpgDriver(conn))
+        for start in range(0, n, batch):
+            size = min(batch, n - start)
+            await queries.enqueue([entrypoint] * size, [None] * size, [0] * size)
+    finally:
+        await conn.close()
+
+
+async def fill_backlog(n: int) -> None:
+    """Queue n jobs fast with one INSERT (setup only, not measured)."""
+    if n <= 0:
+        return
+    conn = await connect()
+    try:
+        await conn.execute(
+            f'INSERT INTO "{SCHEMA}".pgqueuer (priority, entrypoint, payload, status) '
+            "SELECT 0, 'bench', NULL, 'queued' FROM generate_series(1, $1)",
+            n,
+        )
+        await conn.execute(f'ANALYZE "{SCHEMA}".pgqueuer')
+    finally:
+        await conn.close()
+
+
+def consumer(conn: asyncpg.Connection, on_job: Any) -> PgQueuer:
+    pgq = PgQueuer(AsyncpgDriver(conn))
+
+    @pgq.entrypoint("bench")
+    async def bench(job: Job) -> None:
+        on_job(job)
+
+    return pgq
+
+
+async def drain(args: argparse.Namespace) -> dict[str, Any]:
+    await fill(args.jobs)
+    await fill_backlog(args.backlog)
+    done = 0
+    target = args.jobs
+    finished = asyncio.Event()
+
+    def on_job(job: Job) -> None:
+        nonlocal done
+        done += 1
+        if done >= target:
+            finished.set()
+
+    conns = [await connect() for _ in range(args.workers)]
+    workers = [consumer(c, on_job) for c in conns]
+    started = time.perf_counter()
+    kwargs = {"batch_size": args.batch_size, "dequeue_timeout": timedelta(seconds=1)}
+    if args.backlog:
+        tasks = [asyncio.create_task(w.run(**kwargs)) for w in workers]
+        await finished.wait()
+        elapsed = time.perf_counter() - started
+        for w in workers:
+            w.shutdown.set()
+        await asyncio.wait(tasks, timeout=30)
+    else:
+        kwargs["mode"] = QueueExecutionMode.drain
+        await asyncio.gather(*(w.run(**kwargs) for w in workers))
+        elapsed = time.perf_counter() - started
+    for c in conns:
+        await c.close()
+    return {"jobs": done, "seconds": elapsed, "jobs_per_second": done / elapsed}
+
+
+async def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    done = 0
+
+    def on_job(job: Job) -> None:
+        nonlocal done
+        done += 1
+
+    stop = asyncio.Event()
+    enqueued = 0
+
+    async def producer() -> None:
+        nonlocal enqueued
+        conn = await connect()
+        queries = Queries(AsyncpgDriver(conn))
+        try:
+            while not stop.is_set():
+                await queries.enqueue(["bench"] * 10, [None] * 10, [0] * 10)
+                enqueued += 10
+        finally:
+            await conn.close()
+
+    conns = [await connect() for _ in range(args.workers)]
+    workers = [consumer(c, on_job) for c in conns]
+    tasks = [
+        asyncio.create_task(
+            w.run(batch_size=args.batch_size, dequeue_timeout=timedelta(seconds=1))
+        )
+        for w in workers
+    ]
+    producers = [asyncio.create_task(producer()) for _ in range(args.producers)]
+    await asyncio.sleep(1.0)  # warm-up
+    start_done, started = done, time.perf_counter()
+    await asyncio.sleep(args.time)
+    elapsed = time.perf_counter() - started
+    measured = done - start_done
+    stop.set()
+    await asyncio.gather(*producers)
+    for w in workers:
+        w.shutdown.set()
+    await asyncio.wait(tasks, timeout=30)
+    for c in conns:
+        await c.close()
+    return {"jobs": measured, "seconds": elapsed, "jobs_per_second": measured / elapsed,
+            "enqueued": enqueued}
+
+
+async def latency(args: argparse.Namespace) -> dict[str, Any]:
+    await fill_backlog(args.backlog)
+    started_at: dict[bytes, float] = {}
+    arrived: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+
+    def on_job(job: Job) -> None:
+        if job.payload:
+            arrived.put_nowait((job.payload, time.perf_counter()))
+
+    conn = await connect()
+    pgq = PgQueuer(AsyncpgDriver(conn))
+
+    @pgq.entrypoint("latency")
+    async def bench(job: Job) -> None:
+        on_job(job)
+
+    task = asyncio.create_task(pgq.run(dequeue_timeout=timedelta(seconds=30)))
+    producer_conn = await connect()
+    queries = Queries(AsyncpgDriver(producer_conn))
+    await asyncio.sleep(1.0)  # the worker is idle, waiting for a notification
+    samples: list[float] = []
+    for i in range(args.jobs + 20):
+        key = str(i).encode()
+        started_at[key] = time.perf_counter()
+        await queries.enqueue("latency", key)
+        payload, when = await asyncio.wait_for(arrived.get(), 30)
+        if i >= 20:  # warm-up
+            samples.append((when - started_at[payload]) * 1000)
+        await asyncio.sleep(0.005)
+    pgq.shutdown.set()
+    await asyncio.wait([task], timeout=30)
+    await conn.close()
+    await producer_conn.close()
+    samples.sort()
+
+    def pct(p: float) -> float:
+        return samples[min(len(samples) - 1, int(p / 100 * len(samples)))]
+
+    return {"jobs": len(samples), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "max_ms": samples[-1], "mean_ms": statistics.fmean(samples)}
+
+
+async def enqueue(args: argparse.Namespace) -> dict[str, Any]:
+    conn = await connect()
+    queries = Queries(AsyncpgDriver(conn))
+    started = time.perf_counter()
+    for _ in range(0, args.jobs, 100):
+        await queries.enqueue(["bench"] * 100, [None] * 100, [0] * 100)
+    batched = time.perf_counter() - started
+    singles = max(args.jobs // 10, 100)
+    started = time.perf_counter()
+    for _ in range(singles):
+        await queries.enqueue("bench", None)
+    single = time.perf_counter() - started
+    await conn.close()
+    return {"batch100_per_second": args.jobs / batched, "single_per_second": singles / single}
+
+
+SCENARIOS = {"drain": drain, "throughput": throughput, "latency": latency, "enqueue": enqueue}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--time", type=float, default=10.0, help="seconds (throughput)")
+    parser.add_argument("--workers", type=int, default=5, help="consumers (drain, throughput)")
+    parser.add_argument("--producers", type=int, default=1, help="producers (throughput)")
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--backlog", type=int, default=0, help="jobs queued beforehand (scale)")
+    args = parser.parse_args()
+    asyncio.run(fresh_schema())
+    result = asyncio.run(SCENARIOS[args.scenario](args))
+    try:
+        from importlib.metadata import version
+
+        impl = "pgqueuer-core " + version("pgqueuer-core")
+    except Exception:
+        from importlib.metadata import version
+
+        impl = "pgqueuer " + version("pgqueuer")
+    result.update({"scenario": args.scenario, "implementation": impl, "python": sys.version.split()[0]})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
