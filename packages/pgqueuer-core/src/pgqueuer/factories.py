@@ -83,11 +83,11 @@ def _runnable_types() -> tuple[type, ...]:
 
     types: list[type] = [PgQueuer, QueueManager]
     try:
-        from pgqueuer.sm import SchedulerManager
-    except ImportError:  # the scheduler module is optional in this build
+        sm = importlib.import_module("pgqueuer.sm")
+    except ImportError:  # a build without the scheduler
         pass
     else:
-        types.append(SchedulerManager)
+        types.append(sm.SchedulerManager)
     return tuple(types)
 
 

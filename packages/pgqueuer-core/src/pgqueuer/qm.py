@@ -11,6 +11,7 @@ of dead workers are given back to the queue by a periodic rescue, which wakes ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -378,6 +379,8 @@ class QueueManager:
 
         async with self.connection as driver:
             await self.verify_structure()
+            tune = getattr(driver, "use_generic_plans", None)
+            restore_plans = await tune() if tune is not None else None
             names = list(self.entrypoint_registry)
             limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
             await driver.add_listener(self.channel, self._on_notify)
@@ -398,6 +401,9 @@ class QueueManager:
                 )
             finally:
                 await self._teardown(background, beater)
+                if restore_plans is not None:
+                    with contextlib.suppress(Exception):
+                        await restore_plans()
         if self._failure is not None:
             raise self._failure
 
