@@ -148,9 +148,7 @@ async def throughput(args: argparse.Namespace) -> dict[str, Any]:
     conns = [await connect() for _ in range(args.workers)]
     workers = [consumer(c, on_job) for c in conns]
     tasks = [
-        asyncio.create_task(
-            w.run(batch_size=args.batch_size, dequeue_timeout=timedelta(seconds=1))
-        )
+        asyncio.create_task(w.run(batch_size=args.batch_size, dequeue_timeout=timedelta(seconds=1)))
         for w in workers
     ]
     producers = [asyncio.create_task(producer()) for _ in range(args.producers)]
@@ -166,8 +164,12 @@ async def throughput(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.wait(tasks, timeout=30)
     for c in conns:
         await c.close()
-    return {"jobs": measured, "seconds": elapsed, "jobs_per_second": measured / elapsed,
-            "enqueued": enqueued}
+    return {
+        "jobs": measured,
+        "seconds": elapsed,
+        "jobs_per_second": measured / elapsed,
+        "enqueued": enqueued,
+    }
 
 
 async def latency(args: argparse.Namespace) -> dict[str, Any]:
@@ -208,8 +210,14 @@ async def latency(args: argparse.Namespace) -> dict[str, Any]:
     def pct(p: float) -> float:
         return samples[min(len(samples) - 1, int(p / 100 * len(samples)))]
 
-    return {"jobs": len(samples), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
-            "max_ms": samples[-1], "mean_ms": statistics.fmean(samples)}
+    return {
+        "jobs": len(samples),
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "max_ms": samples[-1],
+        "mean_ms": statistics.fmean(samples),
+    }
 
 
 async def enqueue(args: argparse.Namespace) -> dict[str, Any]:
@@ -251,7 +259,9 @@ def main() -> None:
         from importlib.metadata import version
 
         impl = "pgqueuer " + version("pgqueuer")
-    result.update({"scenario": args.scenario, "implementation": impl, "python": sys.version.split()[0]})
+    result.update(
+        {"scenario": args.scenario, "implementation": impl, "python": sys.version.split()[0]}
+    )
     print(json.dumps(result))
 
 
