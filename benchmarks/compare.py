@@ -1,0 +1,276 @@
+"""This project and PgQueuer 1.6.0, side by side, in one run, on the same server.
+
+    hatch run python benchmarks/compare.py --quick     # about two minutes
+    hatch run python benchmarks/compare.py             # the full set, with the scale runs
+
+PgQueuer 1.6.0 is installed (with typer 0.19.2, the release its `pgq run` works with) into
+its own virtual environment under ~/.cache/pgqueuer/ the first time. Each scenario of
+runner.py runs for both systems with the same settings, alternating which goes first, for
+several rounds; the table shows medians and the ratio ours/PgQueuer. pgbench runs the same
+claim/finish SQL without Python (ceiling.sql) to show PostgreSQL's own limit on this machine.
+Results go to benchmarks/results/compare-<timestamp>.json. The last line is
+``ratios: drain=… throughput=… latency_p99=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgqueuer"
+VENV = CACHE / "bench-pgqueuer-1.6.0"
+PGQUEUER_PINS = ["pgqueuer==1.6.0", "typer==0.19.2", "asyncpg"]
+
+
+def their_python() -> Path:
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing PgQueuer 1.6.0 into {VENV} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    check = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('pgqueuer'))"],
+        capture_output=True,
+        text=True,
+    )
+    if check.stdout.strip() != "1.6.0":
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PGQUEUER_PINS], check=True)
+    return python
+
+
+def our_python() -> str:
+    check = subprocess.run(
+        [sys.executable, "-c", "import importlib.metadata as m; print(m.version('pgqueuer-core'))"],
+        capture_output=True,
+        text=True,
+    )
+    if check.returncode != 0:
+        sys.exit(
+            "compare.py: this Python does not have pgqueuer-core; run it in the workspace:\n"
+            "  hatch run python benchmarks/compare.py --quick"
+        )
+    return sys.executable
+
+
+def run_scenario(python: str, system: str, args: list[str]) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_SCHEMA": f"pgq_bench_{system}"}
+    env.pop("PGQUEUER_SCHEMA", None)
+    done = subprocess.run(
+        [python, str(HERE / "runner.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{system} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def ceiling(seconds: float) -> dict[str, Any] | None:
+    """pgbench running ceiling.sql on a prefilled queue: jobs/s PostgreSQL itself sustains."""
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        return None
+    python = our_python()
+    schema = "pgq_bench_ceiling"
+    setup = (
+        "import asyncio, asyncpg, os\n"
+        "from pgqueuer.db import AsyncpgDriver\n"
+        "from pgqueuer.names import Names\n"
+        "from pgqueuer.queries import Queries\n"
+        "async def main():\n"
+        "    c = await asyncpg.connect(os.environ.get('PGQUEUER_DSN'))\n"
+        f"    await c.execute('DROP SCHEMA IF EXISTS {schema} CASCADE')\n"
+        f"    await Queries(AsyncpgDriver(c), Names.create(schema='{schema}')).install()\n"
+        f'    await c.execute("INSERT INTO {schema}.pgqueuer (priority, entrypoint, status) '
+        f"SELECT 0, 'bench', 'queued' FROM generate_series(1, {int(seconds * 60_000)})\")\n"
+        f"    await c.execute('VACUUM ANALYZE {schema}.pgqueuer')\n"
+        "    await c.close()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run([python, "-c", setup], check=True)
+    cmd = [
+        pgbench,
+        "-n",
+        "-f",
+        str(HERE / "ceiling.sql"),
+        "-D",
+        f"schema={schema}",
+        "-c",
+        "5",
+        "-j",
+        "2",
+        "-T",
+        str(int(seconds)),
+    ]
+    dsn = os.environ.get("PGQUEUER_DSN")
+    if dsn:
+        cmd.append(dsn)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    tps = None
+    for line in done.stdout.splitlines():
+        if line.startswith("tps = "):
+            tps = float(line.split()[2])
+    if tps is None:
+        print(f"pgbench failed: {done.stderr[-500:]}", file=sys.stderr)
+        return None
+    return {"tps": tps, "jobs_per_second": tps * 10, "clients": 5, "seconds": seconds}
+
+
+def median(results: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        out = subprocess.run(
+            [
+                our_python(),
+                "-c",
+                "import asyncio, asyncpg, os\n"
+                "async def m():\n"
+                "    c = await asyncpg.connect(os.environ.get('PGQUEUER_DSN'))\n"
+                "    v = await c.fetchval('SHOW server_version')\n"
+                "    s = {k: await c.fetchval('SHOW ' + k) for k in "
+                "('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections')}\n"
+                "    await c.close()\n"
+                "    print(v, s)\n"
+                "asyncio.run(m())",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        info["postgresql"] = out.stdout.strip()
+    except Exception as exc:  # informative only
+        info["postgresql"] = f"unknown ({exc})"
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Compare with PgQueuer 1.6.0")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 rounds (~2 min)")
+    parser.add_argument("--rounds", type=int, default=None)
+    args = parser.parse_args()
+
+    ours, theirs = our_python(), str(their_python())
+    quick = args.quick
+    rounds = args.rounds or (2 if quick else 3)
+    scenarios: dict[str, list[str]] = {
+        "drain": ["drain", "--jobs", "5000" if quick else "20000"],
+        "throughput": ["throughput", "--time", "5" if quick else "10"],
+        "latency": ["latency", "--jobs", "500" if quick else "1000"],
+        "enqueue": ["enqueue", "--jobs", "5000" if quick else "20000"],
+    }
+    if not quick:
+        for backlog in (10_000, 100_000, 1_000_000):
+            scenarios[f"scale_drain_{backlog}"] = [
+                "drain",
+                "--jobs",
+                "10000",
+                "--backlog",
+                str(backlog),
+            ]
+            scenarios[f"scale_latency_{backlog}"] = [
+                "latency",
+                "--jobs",
+                "500",
+                "--backlog",
+                str(backlog),
+            ]
+
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {"ours": [], "pgqueuer": []} for name in scenarios
+    }
+    started = time.monotonic()
+    for round_no in range(rounds):
+        order = [("ours", ours), ("pgqueuer", theirs)]
+        if round_no % 2:
+            order.reverse()
+        for name, scenario_args in scenarios.items():
+            for system, python in order:
+                result = run_scenario(python, system, scenario_args)
+                results[name][system].append(result)
+                print(
+                    f"round {round_no + 1} {name:<22} {system:<9} {_headline(result)}", flush=True
+                )
+
+    top = ceiling(5 if quick else 10)
+    rows = []
+    for name, by_system in results.items():
+        key = (
+            "p99_ms"
+            if "latency" in name
+            else ("batch100_per_second" if name == "enqueue" else "jobs_per_second")
+        )
+        a, b = median(by_system["ours"], key), median(by_system["pgqueuer"], key)
+        rows.append((name, key, a, b, a / b if b else float("nan")))
+        if "latency" in name:
+            a50, b50 = median(by_system["ours"], "p50_ms"), median(by_system["pgqueuer"], "p50_ms")
+            rows.append((name, "p50_ms", a50, b50, a50 / b50 if b50 else float("nan")))
+    print()
+    print(f"{'scenario':<24}{'metric':<22}{'ours':>12}{'PgQueuer':>12}{'ratio':>8}")
+    for name, key, a, b, ratio in rows:
+        print(f"{name:<24}{key:<22}{a:>12.2f}{b:>12.2f}{ratio:>8.2f}")
+    if top is not None:
+        drain_ours = median(results["drain"]["ours"], "jobs_per_second")
+        tp_ours = median(results["throughput"]["ours"], "jobs_per_second")
+        print(
+            f"\npgbench ceiling (ceiling.sql, 5 clients): {top['jobs_per_second']:.0f} jobs/s; "
+            f"ours reaches {drain_ours / top['jobs_per_second']:.0%} (drain) and "
+            f"{tp_ours / top['jobs_per_second']:.0%} (throughput)"
+        )
+    elapsed = time.monotonic() - started
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = {
+        "when": stamp,
+        "quick": quick,
+        "rounds": rounds,
+        "machine": machine(),
+        "scenarios": scenarios,
+        "results": results,
+        "ceiling": top,
+        "seconds": elapsed,
+    }
+    path = out_dir / f"compare-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\n{elapsed:.0f} s; raw results in {path.relative_to(HERE.parent)}")
+    ratio = {name: r for name, key, _, _, r in rows if key != "p50_ms"}
+    print(
+        f"ratios: drain={ratio['drain']:.2f} throughput={ratio['throughput']:.2f} "
+        f"latency_p99={ratio['latency']:.2f}"
+    )
+
+
+def _headline(result: dict[str, Any]) -> str:
+    if "p99_ms" in result:
+        return f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
+    if "batch100_per_second" in result:
+        return (
+            f"{result['batch100_per_second']:.0f}/s in batches of 100, "
+            f"{result['single_per_second']:.0f}/s singly"
+        )
+    return f"{result['jobs_per_second']:.0f} jobs/s"
+
+
+if __name__ == "__main__":
+    main()
