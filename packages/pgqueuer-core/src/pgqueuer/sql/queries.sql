@@ -73,12 +73,13 @@ WITH done AS (
         AS d (id, outcome, traceback, delay)
 ),
 finished AS (
+    -- Rows are found through the primary key (id = ANY(array)): a join against the CTE
+    -- would let a generic plan pick a hash join over the whole table.
     DELETE FROM /*@queue_table*/pgqueuer AS q
-    USING done
-    WHERE q.id = done.id
-      AND done.outcome IN ('successful', 'exception', 'canceled')
+    WHERE q.id = ANY (ARRAY(
+            SELECT id FROM done WHERE outcome IN ('successful', 'exception', 'canceled')))
       AND q.status = 'picked' AND q.queue_manager_id = $5
-    RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
+    RETURNING q.id, q.priority, q.entrypoint
 ),
 kept AS (
     UPDATE /*@queue_table*/pgqueuer AS q
@@ -96,15 +97,17 @@ kept AS (
         slot = NULL,
         updated = now()
     FROM done
-    WHERE q.id = done.id
-      AND done.outcome IN ('failed', 'queued', 'release')
+    WHERE q.id = ANY (ARRAY(SELECT id FROM done WHERE outcome IN ('failed', 'queued', 'release')))
+      AND q.id = done.id
       AND q.status = 'picked' AND q.queue_manager_id = $5
     RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
 ),
 logged AS (
     INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint, traceback)
-    SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback
-    FROM finished
+    SELECT f.id, d.outcome::/*@queue_status_type*/pgqueuer_status, f.priority, f.entrypoint,
+           d.traceback
+    FROM finished AS f
+    JOIN done AS d ON d.id = f.id
     UNION ALL
     SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback
     FROM kept
@@ -161,10 +164,10 @@ seated AS (
 claimed AS (
     UPDATE /*@queue_table*/pgqueuer AS q
     SET status = 'picked', queue_manager_id = $5, updated = now(), heartbeat = now(),
-        slot = seated.seat
-    FROM chosen
-    LEFT JOIN seated ON seated.id = chosen.id
-    WHERE q.id = chosen.id AND (chosen.lim = 0 OR seated.seat IS NOT NULL)
+        slot = (SELECT seated.seat FROM seated WHERE seated.id = q.id)
+    WHERE q.id = ANY (ARRAY(
+            SELECT chosen.id FROM chosen
+            WHERE chosen.lim = 0 OR chosen.id IN (SELECT seated.id FROM seated)))
     RETURNING q.id, q.priority, q.created, q.updated, q.heartbeat, q.execute_after, q.status,
               q.entrypoint, q.payload, q.attempts, q.queue_manager_id, q.slot, q.headers
 )
