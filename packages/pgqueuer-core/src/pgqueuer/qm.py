@@ -112,6 +112,7 @@ class QueueManager:
         self._health: dict[uuid.UUID, asyncio.Future[HealthCheckEvent]] = {}
         self._reconnect_task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self._active = False
 
     # -- registration -----------------------------------------------------------------------
 
@@ -205,6 +206,8 @@ class QueueManager:
                 future.set_result(event)
 
     def _on_listener_lost(self) -> None:
+        if not self._active:  # the connection closed after run() ended: nothing to do
+            return
         if self._listener_down_since is None:
             self._listener_down_since = time.monotonic()
             logger.warning("lost the LISTEN connection; reconnecting, polling meanwhile")
@@ -386,6 +389,7 @@ class QueueManager:
             await driver.add_listener(self.channel, self._on_notify)
             if hasattr(driver, "on_connection_lost"):
                 driver.on_connection_lost(self._on_listener_lost)
+            self._active = True
             beater = await self._start_heartbeats(beat_timeout)
             background = [
                 asyncio.create_task(self._watch_shutdown()),
@@ -633,6 +637,7 @@ class QueueManager:
     async def _teardown(
         self, background: list[asyncio.Task[None]], beater: HeartbeatThread | None
     ) -> None:
+        self._active = False
         for task in background:
             task.cancel()
         for running in list(self._running.values()):
