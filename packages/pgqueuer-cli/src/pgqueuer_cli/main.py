@@ -60,13 +60,15 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str) -> None:
 
 
 def _register() -> None:
-    from pgqueuer_cli.commands import run, schema, sql
+    from pgqueuer_cli.commands import jobs, run, schema, sql
 
     for command in schema.COMMANDS:
         cli.add_command(command)
     cli.add_command(schema.durability, name="alter-durability")
     cli.add_command(sql.sql)
     cli.add_command(run.run)
+    for command in jobs.COMMANDS:
+        cli.add_command(command)
 
 
 _register()

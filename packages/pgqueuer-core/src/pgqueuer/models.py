@@ -25,6 +25,8 @@ from pgqueuer.types import (
 )
 
 __all__ = [
+    "ActiveWorker",
+    "Backlog",
     "CancellationEvent",
     "Channel",
     "Context",
@@ -44,6 +46,7 @@ __all__ = [
     "ScheduleContext",
     "ScheduleId",
     "Slot",
+    "StaleJob",
     "TableChangedEvent",
     "TracebackRecord",
     "parse_event",
@@ -239,6 +242,41 @@ class LogStatistics:
     entrypoint: str
     priority: int
     status: JOB_STATUS
+
+
+@dataclass(slots=True)
+class StaleJob:
+    """A picked job whose worker has not sent a heartbeat for a while."""
+
+    id: int
+    entrypoint: str
+    queue_manager_id: uuid.UUID | None
+    heartbeat: datetime
+    attempts: int
+    seconds_since_heartbeat: float
+
+
+@dataclass(slots=True)
+class ActiveWorker:
+    """A worker (queue manager) holding picked jobs."""
+
+    queue_manager_id: uuid.UUID | None
+    jobs: int
+    oldest_heartbeat: datetime
+    newest_heartbeat: datetime
+    entrypoints: list[str]
+
+
+@dataclass(slots=True)
+class Backlog:
+    """Queued jobs of one entrypoint."""
+
+    entrypoint: str
+    queued: int
+    due: int
+    oldest_created: datetime
+    oldest_age_seconds: float
+    average_age_seconds: float
 
 
 # -- events (NOTIFY payloads) ----------------------------------------------------------------

@@ -21,7 +21,16 @@ import asyncpg
 
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
 from pgqueuer.errors import DuplicateJobError, PgQueuerError, SchemaNotInstalledError
-from pgqueuer.models import Job, Log, LogStatistics, QueueStatistics, as_interval
+from pgqueuer.models import (
+    ActiveWorker,
+    Backlog,
+    Job,
+    Log,
+    LogStatistics,
+    QueueStatistics,
+    StaleJob,
+    as_interval,
+)
 from pgqueuer.names import Names
 from pgqueuer.sql import load_blocks
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
@@ -374,6 +383,52 @@ class Queries:
         rows = await self._rows("queue_size")
         return [
             QueueStatistics(r["count"], r["entrypoint"], r["priority"], r["status"]) for r in rows
+        ]
+
+    async def stale_jobs(
+        self, threshold: timedelta = timedelta(minutes=5), limit: int = 100
+    ) -> list[StaleJob]:
+        """Picked jobs whose worker has not beaten for ``threshold`` (stalest first)."""
+        rows = await self._rows("stale_jobs", threshold, limit)
+        return [
+            StaleJob(
+                r["id"],
+                r["entrypoint"],
+                r["queue_manager_id"],
+                r["heartbeat"],
+                r["attempts"],
+                r["seconds"],
+            )
+            for r in rows
+        ]
+
+    async def active_workers(self) -> list[ActiveWorker]:
+        """Workers that hold picked jobs."""
+        rows = await self._rows("active_workers")
+        return [
+            ActiveWorker(
+                r["queue_manager_id"],
+                r["jobs"],
+                r["oldest_heartbeat"],
+                r["newest_heartbeat"],
+                sorted(r["entrypoints"]),
+            )
+            for r in rows
+        ]
+
+    async def backlog(self) -> list[Backlog]:
+        """Queued jobs per entrypoint."""
+        rows = await self._rows("backlog")
+        return [
+            Backlog(
+                r["entrypoint"],
+                r["queued"],
+                r["due"],
+                r["oldest_created"],
+                r["oldest_age"],
+                r["average_age"],
+            )
+            for r in rows
         ]
 
     async def mark_job_as_cancelled(self, ids: Sequence[int]) -> list[JobId]:

@@ -449,3 +449,35 @@ WHERE c.oid = to_regclass($1);
 -- $1 text channel
 -- $2 text payload
 SELECT pg_notify($1, $2);
+
+-- name: stale_jobs
+-- Picked jobs whose heartbeat is older than $1, stalest first (read only).
+-- $1 interval threshold
+-- $2 int      at most this many
+SELECT id, entrypoint, queue_manager_id, heartbeat, attempts,
+       extract(epoch FROM now() - heartbeat)::float8 AS seconds
+FROM /*@queue_table*/pgqueuer
+WHERE status = 'picked' AND heartbeat < now() - $1::interval
+ORDER BY heartbeat
+LIMIT $2;
+
+-- name: active_workers
+-- Workers holding picked jobs: how many, their heartbeats, which entrypoints.
+SELECT queue_manager_id, count(*) AS jobs, min(heartbeat) AS oldest_heartbeat,
+       max(heartbeat) AS newest_heartbeat, array_agg(DISTINCT entrypoint) AS entrypoints
+FROM /*@queue_table*/pgqueuer
+WHERE status = 'picked'
+GROUP BY queue_manager_id
+ORDER BY jobs DESC, queue_manager_id;
+
+-- name: backlog
+-- Queued jobs per entrypoint: how many, how many are due, how old.
+SELECT entrypoint, count(*) AS queued,
+       count(*) FILTER (WHERE execute_after <= now()) AS due,
+       min(created) AS oldest_created,
+       extract(epoch FROM now() - min(created))::float8 AS oldest_age,
+       extract(epoch FROM avg(now() - created))::float8 AS average_age
+FROM /*@queue_table*/pgqueuer
+WHERE status = 'queued'
+GROUP BY entrypoint
+ORDER BY queued DESC, entrypoint;
