@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
-from pgqueuer.executors import AbstractEntrypointExecutor, EntrypointExecutorParameters
+from pgqueuer.executors import (
+    AbstractEntrypointExecutor,
+    AbstractScheduleExecutor,
+    EntrypointExecutorParameters,
+    ScheduleExecutorFactoryParameters,
+)
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
+from pgqueuer.sm import SchedulerManager
 from pgqueuer.types import OnFailure, QueueExecutionMode
 
 if TYPE_CHECKING:
@@ -44,6 +50,8 @@ class PgQueuer:
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources
         self.qm = QueueManager(self.queries, self.channel, self.resources)
         self.shutdown: asyncio.Event = self.qm.shutdown
+        self.sm = SchedulerManager(self.queries.driver, self.resources, names=self.queries.names)
+        self.sm.shutdown = self.shutdown
 
     @classmethod
     def from_asyncpg_connection(
@@ -100,6 +108,24 @@ class PgQueuer:
             **removed,
         )
 
+    def schedule(
+        self,
+        entrypoint: str,
+        expression: str,
+        executor_factory: Callable[[ScheduleExecutorFactoryParameters], AbstractScheduleExecutor]
+        | None = None,
+        clean_old: bool = False,
+        accepts_context: bool | None = None,
+    ) -> Callable[[F], F]:
+        """Run ``async f(schedule)`` on a cron expression, once per tick across all processes."""
+        return self.sm.schedule(
+            entrypoint,
+            expression,
+            executor_factory=executor_factory,
+            clean_old=clean_old,
+            accepts_context=accepts_context,
+        )
+
     async def run(
         self,
         dequeue_timeout: timedelta = timedelta(seconds=30),
@@ -111,17 +137,36 @@ class PgQueuer:
         log_aggregation_interval: timedelta = timedelta(seconds=30),
         **options: Any,
     ) -> None:
-        """Run the worker until shutdown (see QueueManager.run for every option)."""
-        try:
-            await self.qm.run(
-                dequeue_timeout=dequeue_timeout,
-                batch_size=batch_size,
-                mode=mode,
-                max_concurrent_tasks=max_concurrent_tasks,
-                shutdown_on_listener_failure=shutdown_on_listener_failure,
-                heartbeat_timeout=heartbeat_timeout,
-                log_aggregation_interval=log_aggregation_interval,
-                **options,
+        """Run the worker and the scheduler until shutdown (QueueManager.run has every option).
+
+        Without registered jobs handlers only the scheduler runs, and the other way round. In
+        drain mode the scheduler stops when the worker has drained. When one side fails, the
+        other is stopped gracefully (running jobs finish) and the failure is raised.
+        """
+        tasks = []
+        if self.qm.entrypoint_registry or not self.sm.registry:
+            tasks.append(
+                asyncio.create_task(
+                    self.qm.run(
+                        dequeue_timeout=dequeue_timeout,
+                        batch_size=batch_size,
+                        mode=mode,
+                        max_concurrent_tasks=max_concurrent_tasks,
+                        shutdown_on_listener_failure=shutdown_on_listener_failure,
+                        heartbeat_timeout=heartbeat_timeout,
+                        log_aggregation_interval=log_aggregation_interval,
+                        **options,
+                    )
+                )
             )
+        if self.sm.registry:
+            tasks.append(asyncio.create_task(self.sm.run()))
+        try:
+            for finished in asyncio.as_completed(tasks):
+                try:
+                    await finished
+                finally:
+                    self.shutdown.set()  # one side ended (drain, failure): stop the other
         finally:
             self.shutdown.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -464,4 +464,59 @@ def prune(settings: Settings, older_than: timedelta) -> None:
     click.echo(f"Deleted {log_rows} log row(s) and {stats_rows} statistics row(s).")
 
 
-COMMANDS = [queue, listen, failed, requeue, cancel, stale, workers, backlog, prune]
+@click.command()
+@click.option(
+    "-r",
+    "--remove",
+    multiple=True,
+    metavar="ID|NAME",
+    help="Delete the schedule with this id, or every schedule of this entrypoint "
+    "(repeatable); then list what is left.",
+)
+@json_option
+@click.pass_obj
+def schedules(settings: Settings, remove: tuple[str, ...], as_json: bool) -> None:
+    """List the cron schedules, with their next and last run.
+
+    \b
+    Example:
+      pgq schedules
+      pgq schedules --remove 3 --remove nightly_report
+    """
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.sm import ScheduleQueries
+
+    ids = [int(r) for r in remove if r.isdigit()]
+    names = [r for r in remove if not r.isdigit()]
+
+    async def work(conn: asyncpg.Connection) -> tuple[list[int], list[Any]]:
+        queries = ScheduleQueries(AsyncpgDriver(conn), settings.names)
+        try:
+            gone = await queries.delete(ids, names) if remove else []
+            return gone, await queries.list_all()
+        except asyncpg_errors() as exc:
+            raise _queries(conn, settings)._missing(exc) from exc
+
+    gone, found = run_db(settings, work)
+    if remove:
+        click.echo(f"Removed {len(gone)} schedule(s).", err=True)
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        click.echo("No schedules.")
+        return
+    rows = [
+        [s.id, s.expression, s.entrypoint, s.status, _when(s.next_run), _when(s.last_run)]
+        for s in found
+    ]
+    click.echo(_table(rows, ["ID", "Expression", "Entrypoint", "Status", "Next run", "Last run"]))
+
+
+def asyncpg_errors() -> tuple[type[Exception], ...]:
+    import asyncpg
+
+    return (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError)
+
+
+COMMANDS = [queue, listen, failed, requeue, cancel, stale, workers, backlog, prune, schedules]

@@ -1,0 +1,253 @@
+"""``SchedulerManager``: cron schedules that fire once per tick across every process.
+
+Each registered ``(entrypoint, expression)`` pair is a row of the schedules table. A scheduler
+claims due rows with ``FOR UPDATE SKIP LOCKED`` and marks them picked in the same statement, so
+exactly one process fires each tick however many run. The function runs in that process (as
+in PgQueuer), with a heartbeat; afterwards the row goes back to queued with ``last_run`` and the
+next tick as ``next_run``, computed from the database's clock.
+
+Missed ticks: when no scheduler ran for a while, or a run outlasted its interval, the schedule
+fires once when it is next seen and then continues from the next tick after now; it does not
+replay every tick it missed. A schedule whose scheduler died (no heartbeat for
+``stale_after``) is taken over by another one.
+
+With no schedule registered, ``run()`` returns at once: it costs nothing to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from croniter import croniter
+
+from pgqueuer.db import Driver
+from pgqueuer.executors import (
+    AbstractScheduleExecutor,
+    ScheduleExecutorFactoryParameters,
+    check_handler,
+    wants_context,
+)
+from pgqueuer.models import Schedule, ScheduleContext
+from pgqueuer.names import Names
+from pgqueuer.queries import Queries
+from pgqueuer.sql import load_blocks
+
+logger = logging.getLogger("pgqueuer")
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+__all__ = ["ScheduleExecutor", "ScheduleQueries", "SchedulerManager", "normalize_expression"]
+
+
+def normalize_expression(expression: str) -> str:
+    """The expression with single spaces; ValueError when croniter cannot read it."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise ValueError(f"invalid cron expression {expression!r}: it is empty")
+    normal = " ".join(expression.split())
+    if len(normal.split()) not in (5, 6) or not croniter.is_valid(normal):
+        raise ValueError(
+            f"invalid cron expression {expression!r}: use 5 fields (minute hour day month "
+            "weekday) or 6 (the 6th is seconds), e.g. '*/5 * * * *'"
+        )
+    return normal
+
+
+def next_tick(expression: str, after: datetime) -> datetime:
+    """The first time ``expression`` fires strictly after ``after`` (UTC)."""
+    return croniter(expression, after.astimezone(UTC)).get_next(datetime)
+
+
+class ScheduleQueries:
+    """The scheduler's statements (``sql/schedules.sql``) for one set of names."""
+
+    def __init__(self, driver: Driver, names: Names) -> None:
+        self.driver = driver
+        self.names = names
+        blocks = load_blocks("pgqueuer.sql", "schedules.sql")
+        self.sql = {key: names.substitute(sql) for key, sql in blocks.items()}
+        self._fetch = getattr(driver, "fetch_records", driver.fetch)
+
+    async def rows(self, block: str, *args: Any) -> list[Any]:
+        rows: list[Any] = await self._fetch(self.sql[block], *args)
+        return rows
+
+    async def db_now(self) -> datetime:
+        rows = await self.rows("db_now")
+        now: datetime = rows[0]["now"]
+        return now
+
+    async def list_all(self) -> list[Schedule]:
+        return [Schedule.from_row(r) for r in await self.rows("list_schedules")]
+
+    async def delete(self, ids: list[int], entrypoints: list[str]) -> list[int]:
+        gone = [r["id"] for r in await self.rows("delete_ids", ids)] if ids else []
+        if entrypoints:
+            gone += [r["id"] for r in await self.rows("delete_entrypoints", entrypoints)]
+        return sorted(gone)
+
+
+class ScheduleExecutor(AbstractScheduleExecutor):
+    """Calls the scheduled function as ``f(schedule)`` or ``f(schedule, context)``."""
+
+    async def execute(self, schedule: Schedule, context: ScheduleContext) -> Any:
+        if self.parameters.accepts_context:
+            return await self.parameters.func(schedule, context)
+        return await self.parameters.func(schedule)
+
+    def get_next(self, after: datetime | None = None) -> datetime:
+        return next_tick(self.parameters.expression, after or datetime.now(UTC))
+
+    def next_in(self) -> timedelta:
+        return self.get_next() - datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _Key:
+    entrypoint: str
+    expression: str
+
+
+class SchedulerManager:
+    """Runs functions registered with :meth:`schedule` on their cron expressions."""
+
+    def __init__(
+        self,
+        queries: Queries | Driver,
+        resources: MutableMapping[str, Any] | None = None,
+        *,
+        names: Names | None = None,
+    ) -> None:
+        if isinstance(queries, Queries):
+            driver, names = queries.driver, names or queries.names
+        else:
+            driver = queries
+        self.names = names or Names.from_env()
+        self.queries = ScheduleQueries(driver, self.names)
+        self.resources: MutableMapping[str, Any] = {} if resources is None else resources
+        self.shutdown = asyncio.Event()
+        self.registry: dict[_Key, AbstractScheduleExecutor] = {}
+        self.active_heartbeat_ids: set[int] = set()
+        self._clean: set[str] = set()
+        self._wake = asyncio.Event()
+
+    def schedule(
+        self,
+        entrypoint: str,
+        expression: str,
+        executor_factory: Callable[[ScheduleExecutorFactoryParameters], AbstractScheduleExecutor]
+        | None = None,
+        clean_old: bool = False,
+        accepts_context: bool | None = None,
+    ) -> Callable[[F], F]:
+        """Register ``async f(schedule)`` to run on ``expression``: ``@sm.schedule("x", "* * * * *")``."""
+        if not isinstance(entrypoint, str) or not entrypoint:
+            raise TypeError(f"schedule entrypoint must be a non-empty str, got {entrypoint!r}")
+        normal = normalize_expression(expression)
+        key = _Key(entrypoint, normal)
+        if key in self.registry:
+            raise RuntimeError(
+                f"schedule {entrypoint!r} with {normal!r} is already registered: register each "
+                "pair once"
+            )
+
+        def register(func: F) -> F:
+            check_handler(func, f"schedule({entrypoint!r})")
+            params = ScheduleExecutorFactoryParameters(
+                entrypoint=entrypoint,
+                expression=normal,
+                func=func,
+                clean_old=clean_old,
+                accepts_context=(
+                    wants_context(func, ScheduleContext)
+                    if accepts_context is None
+                    else accepts_context
+                ),
+            )
+            self.registry[key] = (executor_factory or ScheduleExecutor)(params)
+            if clean_old:
+                self._clean.add(entrypoint)
+            return func
+
+        return register
+
+    async def run(self, *, stale_after: timedelta = timedelta(seconds=30)) -> None:
+        """Fire schedules until ``shutdown`` is set; a run in progress is let finish."""
+        if not self.registry:
+            return
+        stale = max(stale_after.total_seconds(), 0.5)
+        keys = list(self.registry)
+        expressions = [k.expression for k in keys]
+        entrypoints = [k.entrypoint for k in keys]
+        now = await self.queries.db_now()
+        if self._clean:
+            await self.queries.rows("delete_entrypoints", sorted(self._clean))
+        await self.queries.rows(
+            "insert_schedules",
+            expressions,
+            entrypoints,
+            [next_tick(k.expression, now) for k in keys],
+        )
+        running: set[asyncio.Task[None]] = set()
+        beat = asyncio.create_task(self._beat(stale / 3))
+        watch = asyncio.create_task(self._watch_shutdown())
+        try:
+            while not self.shutdown.is_set():
+                self._wake.clear()
+                rows = await self.queries.rows(
+                    "claim_due", expressions, entrypoints, timedelta(seconds=stale)
+                )
+                for row in rows:
+                    task = asyncio.create_task(self._fire(row))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                wait_rows = await self.queries.rows(
+                    "next_wake", expressions, entrypoints, timedelta(seconds=stale)
+                )
+                wait = wait_rows[0]["wait"] if wait_rows else None
+                timeout = 60.0 if wait is None else min(max(wait, 0.0) + 0.005, 60.0)
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            for task in (beat, watch):
+                task.cancel()
+            await asyncio.gather(beat, watch, return_exceptions=True)
+
+    async def _watch_shutdown(self) -> None:
+        await self.shutdown.wait()
+        self._wake.set()
+
+    async def _fire(self, row: Mapping[str, Any]) -> None:
+        schedule = Schedule.from_row(row)
+        key = _Key(schedule.entrypoint, schedule.expression)
+        executor = self.registry[key]
+        self.active_heartbeat_ids.add(schedule.id)
+        try:
+            await executor.execute(schedule, ScheduleContext(resources=self.resources))
+        except Exception:
+            logger.exception("schedule %s (%s) failed", schedule.entrypoint, schedule.expression)
+        finally:
+            self.active_heartbeat_ids.discard(schedule.id)
+            # The next tick after now (the database's clock): missed ticks are not replayed.
+            db_now = await self.queries.db_now()
+            await self.queries.rows("set_queued", schedule.id, next_tick(key.expression, db_now))
+            self._wake.set()
+
+    async def _beat(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every * random.uniform(0.8, 1.0))
+            if self.active_heartbeat_ids:
+                try:
+                    await self.queries.rows("heartbeat", sorted(self.active_heartbeat_ids))
+                except Exception as exc:
+                    logger.warning("schedule heartbeat failed: %s", exc)
