@@ -167,6 +167,10 @@ class PgQueuer:
                     await finished
                 finally:
                     self.shutdown.set()  # one side ended (drain, failure): stop the other
+        except asyncio.CancelledError:
+            for task in tasks:  # cancelled from outside: stop now, running jobs go back
+                task.cancel()
+            raise
         finally:
             self.shutdown.set()
             await asyncio.gather(*tasks, return_exceptions=True)
