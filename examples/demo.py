@@ -5,7 +5,7 @@ libpq defaults reach; with neither, it starts an embedded server whose data dire
 under your cache directory (~/.cache/pgqueuer/demo-postgres) and stops it at the end.
 
 It installs (or upgrades) the schema ``pgqueuer_demo``, enqueues a few thousand jobs over three
-entrypoints (one of which fails now and then), drains them with ``pgq run
+entrypoints (one of which fails now and then; a schedule adds one more every second), drains them with ``pgq run
 examples.demo_worker:main --mode drain`` while showing progress, and prints what happened.
 Run it with ``hatch run demo [JOBS]``.
 """
@@ -185,6 +185,7 @@ def main() -> None:
 
     rows = asyncio.run(summary(dsn))
     print(tabulate(rows, headers=["Entrypoint", "Final status", "Jobs"], tablefmt="simple"))
+    pgq("schedules", env=env)
     print("\nHeld emails stay in the queue as 'failed'; look at them and re-queue them with:")
     print(f"  hatch run pgq --schema {SCHEMA} failed")
     print(f"  hatch run pgq --schema {SCHEMA} requeue ID ...")

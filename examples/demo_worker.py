@@ -1,7 +1,8 @@
 """The demo's worker: `pgq run examples.demo_worker:main`.
 
 Three entrypoints: thumbnails (quick), emails (fail now and then; held for a look with
-`pgq failed`), and invoices (at most 2 at once across every worker).
+`pgq failed`), and invoices (at most 2 at once across every worker); and a schedule that
+enqueues a "digest" job every second (once per second however many workers run).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncpg
 
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
-from pgqueuer.models import Job
+from pgqueuer.models import Job, Schedule
 
 
 async def main() -> PgQueuer:
@@ -33,5 +34,13 @@ async def main() -> PgQueuer:
     @pgq.entrypoint("invoice", concurrency_limit=2)
     async def invoice(job: Job) -> None:
         await asyncio.sleep(0.002)
+
+    @pgq.entrypoint("digest")
+    async def digest(job: Job) -> None:
+        pass
+
+    @pgq.schedule("enqueue_digest", "* * * * * *")
+    async def enqueue_digest(schedule: Schedule) -> None:
+        await pgq.queries.enqueue("digest", schedule.next_run.isoformat().encode())
 
     return pgq

@@ -18,8 +18,9 @@ import asyncpg
 
 from pgqueuer import PgQueuer, QueueManager
 from pgqueuer.db import AsyncpgDriver
-from pgqueuer.models import Job
+from pgqueuer.models import Job, Schedule
 from pgqueuer.queries import Queries
+from pgqueuer.sm import SchedulerManager
 
 
 def mark(text: str) -> None:
@@ -126,3 +127,13 @@ async def flaky() -> PgQueuer:
     if calls == 0:
         raise ConnectionError("database went away")
     return await plain()
+
+
+async def scheduler_only() -> SchedulerManager:
+    sm = SchedulerManager(AsyncpgDriver(await connect()))
+
+    @sm.schedule("tick", "* * * * * *")
+    async def tick(schedule: Schedule) -> None:
+        mark(f"tick {schedule.id}")
+
+    return sm

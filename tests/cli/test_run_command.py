@@ -162,6 +162,18 @@ async def test_a_second_signal_stops_at_once_and_requeues(
     assert "cleanup" in markers.read_text()
 
 
+async def test_a_scheduler_factory_fires_and_stops_on_sigterm(
+    server: Server, names: Names, markers: Path
+) -> None:
+    proc = pgq_run(server, names, markers, "run_factories:scheduler_only")
+    import asyncio
+
+    await asyncio.to_thread(wait_for, markers, "tick")
+    proc.send_signal(signal.SIGTERM)
+    status, _, err = await _finish(proc)
+    assert status == 0, err
+
+
 async def test_restart_on_failure_calls_the_factory_again(
     server: Server, names: Names, conn: asyncpg.Connection, queries: Queries, markers: Path
 ) -> None:
