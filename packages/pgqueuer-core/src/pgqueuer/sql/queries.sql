@@ -74,11 +74,14 @@ WITH done AS (
 ),
 finished AS (
     -- Rows are found through the primary key (id = ANY(array)): a join against the CTE
-    -- would let a generic plan pick a hash join over the whole table.
+    -- would let a generic plan pick a hash join over the whole table. A row carries a worker
+    -- id only while it is picked (every other transition clears it), so "held by me" needs
+    -- no status test, and without one the planner cannot prefer the picked-rows index, whose
+    -- dead entries (every finished job leaves one) it would walk on every call.
     DELETE FROM /*@queue_table*/pgqueuer AS q
     WHERE q.id = ANY (ARRAY(
             SELECT id FROM done WHERE outcome IN ('successful', 'exception', 'canceled')))
-      AND q.status = 'picked' AND q.queue_manager_id = $5
+      AND q.queue_manager_id = $5
     RETURNING q.id, q.priority, q.entrypoint
 ),
 kept AS (
@@ -99,7 +102,7 @@ kept AS (
     FROM done
     WHERE q.id = ANY (ARRAY(SELECT id FROM done WHERE outcome IN ('failed', 'queued', 'release')))
       AND q.id = done.id
-      AND q.status = 'picked' AND q.queue_manager_id = $5
+      AND q.queue_manager_id = $5
     RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
 ),
 logged AS (
@@ -179,7 +182,7 @@ SELECT * FROM claimed ORDER BY priority DESC, id;
 -- $2 uuid     this worker's id
 UPDATE /*@queue_table*/pgqueuer
 SET heartbeat = now()
-WHERE id = ANY($1) AND status = 'picked' AND queue_manager_id = $2;
+WHERE id = ANY($1) AND queue_manager_id = $2;
 
 -- name: update_heartbeat
 -- Refresh the heartbeat of the given picked jobs, whoever holds them (PgQueuer's API).
