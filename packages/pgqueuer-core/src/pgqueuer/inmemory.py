@@ -122,10 +122,28 @@ class InMemoryQueries:
         }
         self.driver.deliver(self.names.channel, json.dumps(payload))
 
-    def _log(self, job: Job, status: str, traceback: str | None = None) -> None:
+    def _log(
+        self,
+        job: Job,
+        status: str,
+        traceback: str | None = None,
+        ran: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Append a log row; ``ran`` is (picked_at, execute_after) of an attempt that ran."""
         tb = TracebackRecord.from_json(traceback) if traceback else None
+        picked_at, execute_after = ran or (None, None)
         self._state.log.append(
-            Log(_now(), job.id, status, job.priority, job.entrypoint, tb, False)  # type: ignore[arg-type]
+            Log(
+                _now(),
+                job.id,
+                status,  # type: ignore[arg-type]
+                job.priority,
+                job.entrypoint,
+                tb,
+                False,
+                picked_at,
+                execute_after,
+            )
         )
 
     def _active_keys(self) -> dict[str, int]:
@@ -233,9 +251,10 @@ class InMemoryQueries:
             job = row.job
             if job.queue_manager_id != queue_manager_id:
                 continue
+            ran = (job.updated, job.execute_after)  # the claim set updated; nothing else did
             if item.outcome in ("successful", "exception", "canceled"):
                 del self._state.rows[item.id]
-                self._log(job, item.outcome, item.traceback)
+                self._log(job, item.outcome, item.traceback, ran)
                 if job.slot is not None:
                     woken[job.entrypoint] = 1
                 continue
@@ -253,7 +272,7 @@ class InMemoryQueries:
             job.slot = None
             job.updated = now
             if item.outcome != "release":
-                self._log(job, item.outcome, item.traceback)
+                self._log(job, item.outcome, item.traceback, ran)
         claimed = self._claim(queue_manager_id, entrypoints, limits, batch_size, now)
         if woken:
             self._notify("update", woken)
@@ -381,6 +400,7 @@ class InMemoryQueries:
         out: list[tuple[int, str]] = []
         woken: dict[str, int] = {}
         for job in stale:
+            ran = (job.updated, job.execute_after)
             job.attempts += 1
             job.status = "failed" if job.attempts >= max_attempts else "queued"
             job.queue_manager_id = None
@@ -394,7 +414,7 @@ class InMemoryQueries:
                 "",
                 {"attempt": job.attempts, "entrypoint": job.entrypoint},
             )
-            self._log(job, job.status, record.to_json())
+            self._log(job, job.status, record.to_json(), ran)
             if job.status == "queued":
                 woken[job.entrypoint] = 1
             out.append((job.id, job.status))
@@ -454,7 +474,9 @@ class InMemoryQueries:
             if row is None or row.job.status not in ("queued", "picked"):
                 continue
             del self._state.rows[i]
-            self._log(row.job, "canceled")
+            picked = row.job.status == "picked"
+            ran = (row.job.updated, row.job.execute_after) if picked else None
+            self._log(row.job, "canceled", None, ran)
             gone.append(JobId(i))
             if row.job.status == "picked":
                 running.append(i)

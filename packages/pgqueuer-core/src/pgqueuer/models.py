@@ -165,7 +165,11 @@ class TracebackRecord:
 
 @dataclass(slots=True)
 class Log:
-    """One row of the log table: a job's terminal status (or a retry)."""
+    """One row of the log table: a job's terminal status (or a retry).
+
+    ``picked_at`` is when the logged attempt was claimed and ``execute_after`` when the job had
+    become due; both are None for jobs that never ran (and for rows older releases wrote).
+    """
 
     created: datetime
     job_id: JobId
@@ -174,6 +178,8 @@ class Log:
     entrypoint: str
     traceback: TracebackRecord | None
     aggregated: bool
+    picked_at: datetime | None = None
+    execute_after: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Log:
@@ -186,6 +192,8 @@ class Log:
             entrypoint=row["entrypoint"],
             traceback=TracebackRecord.from_json(tb) if tb else None,
             aggregated=row["aggregated"],
+            picked_at=row.get("picked_at"),
+            execute_after=row.get("execute_after"),
         )
 
 

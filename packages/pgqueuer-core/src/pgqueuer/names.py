@@ -55,6 +55,7 @@ QUEUE_SUFFIXES = (
     "_picked_heartbeat_idx",
     "_unique_dedupe_key",
     "_picked_slot_idx",
+    "_held_idx",
 )
 LOG_SUFFIXES = ("_pkey", "_id_seq", "_not_aggregated", "_created", "_job_id_status")
 STATISTICS_SUFFIXES = ("_pkey", "_id_seq", "_unique_count")

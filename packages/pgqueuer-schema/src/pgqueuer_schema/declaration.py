@@ -10,7 +10,10 @@ the other's database. Deliberate differences, each converged by ``upgrade``:
 * ``pgqueuer_log.aggregated`` and ``pgqueuer_schedules.status`` are NOT NULL (nullable in 1.6).
 * The index set serves this project's queries only: the claim index carries ``execute_after``
   so that deferred rows are skipped inside the index; the legacy ``*_id1_idx`` indexes, the
-  queue-manager index and the log status index are dropped (nothing on the hot path reads them).
+  queue-manager index and the log status index are dropped (nothing on the hot path reads them);
+  a small partial index on held (failed) rows serves the dashboard and ``pgq failed``.
+* ``pgqueuer_log`` has two more nullable columns, ``picked_at`` and ``execute_after``, for the
+  dashboard's time-in-queue and run-time percentiles (1.6 wrote three log rows per job instead).
 * Three triggers instead of one statement trigger: an INSERT statement trigger that notifies
   only when rows were really queued (naming the entrypoints), a row trigger for updates that
   make a job claimable again (retry, requeue, release), and a row trigger for deletes that free
@@ -174,6 +177,12 @@ def declare(names: Names) -> Declaration:
                 Column("entrypoint", "text", True),
                 Column("traceback", "jsonb", False),
                 Column("aggregated", "boolean", True, "false"),
+                # When the logged attempt was claimed, and when the job had become due: time in
+                # queue is picked_at - execute_after, run time is created - picked_at. NULL for
+                # rows of jobs that never ran (cancelled while queued, requeued, deleted) and for
+                # rows older releases wrote.
+                Column("picked_at", "timestamp with time zone", False),
+                Column("execute_after", "timestamp with time zone", False),
             ),
             serial=False,
         ),
@@ -248,6 +257,18 @@ def declare(names: Names) -> Declaration:
             "_picked_slot_idx",
             True,
             f"(entrypoint, slot) WHERE ((status = {picked}) AND (slot IS NOT NULL))",
+        ),
+        # Held jobs per entrypoint: the dashboard counts them and `pgq failed` lists them
+        # without reading the whole queue. Held jobs are few, so the index is small and costs
+        # other rows only the predicate check. Only failed rows stay in the table in any other
+        # status than queued or picked; the predicate names those two rather than 'failed' so
+        # that the converge script can create it in the same transaction that adds the
+        # 'failed' label to a 0.26 enum (a new label cannot be used before it is committed).
+        idx(
+            "queue_table",
+            "_held_idx",
+            False,
+            f"(entrypoint, id) WHERE (status <> ALL (ARRAY[{queued}, {picked}]))",
         ),
         idx("queue_table_log", "_not_aggregated", False, "((1)) WHERE (NOT aggregated)"),
         idx("queue_table_log", "_created", False, "(created)"),

@@ -43,7 +43,9 @@ FROM unnest($1::int[], $2::text[], $3::bytea[], $4::interval[], $5::text[], $6::
     WITH ORDINALITY AS i (priority, entrypoint, payload, delay, dedupe_key, headers, ord)
 ORDER BY i.ord
 ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL
-DO UPDATE SET priority = greatest(q.priority, EXCLUDED.priority), updated = now()
+-- A running job keeps its updated: it is the pick time its log row will record.
+DO UPDATE SET priority = greatest(q.priority, EXCLUDED.priority),
+    updated = CASE WHEN q.status = 'picked' THEN q.updated ELSE now() END
 RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 
 -- name: finish_and_claim
@@ -52,6 +54,9 @@ RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 -- held (failed), sent back for a retry (queued, attempts + 1) or released unchanged
 -- (release, at shutdown). One log row per terminal job or retry; none for a release, none
 -- for a row that is gone (cancelled meanwhile) or was rescued by another worker.
+-- Each log row carries when that attempt was claimed (the row's updated, which only the claim
+-- sets while a row is picked) and when the job had become due, for the dashboard's
+-- time-in-queue and run-time figures.
 -- Claiming: per entrypoint, the best queued and due rows (priority DESC, id) through the
 -- partial index, locked with SKIP LOCKED so concurrent workers never wait on each other.
 -- An entrypoint with a concurrency limit only gets as many rows as it has free seats; each
@@ -82,7 +87,7 @@ finished AS (
     WHERE q.id = ANY (ARRAY(
             SELECT id FROM done WHERE outcome IN ('successful', 'exception', 'canceled')))
       AND q.queue_manager_id = $5
-    RETURNING q.id, q.priority, q.entrypoint
+    RETURNING q.id, q.priority, q.entrypoint, q.updated, q.execute_after
 ),
 kept AS (
     UPDATE /*@queue_table*/pgqueuer AS q
@@ -103,16 +108,25 @@ kept AS (
     WHERE q.id = ANY (ARRAY(SELECT id FROM done WHERE outcome IN ('failed', 'queued', 'release')))
       AND q.id = done.id
       AND q.queue_manager_id = $5
-    RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback
+    -- The statement's snapshot still sees the row as it was before this UPDATE: the pick
+    -- time and due time of the attempt that just ended (one primary-key probe per kept row;
+    -- successful jobs take the DELETE above and need none).
+    RETURNING q.id, q.priority, q.entrypoint, done.outcome, done.traceback,
+              (SELECT was.updated FROM /*@queue_table*/pgqueuer AS was WHERE was.id = q.id)
+                  AS picked_at,
+              (SELECT was.execute_after FROM /*@queue_table*/pgqueuer AS was WHERE was.id = q.id)
+                  AS execute_after
 ),
 logged AS (
-    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint, traceback)
+    INSERT INTO /*@queue_table_log*/pgqueuer_log
+        (job_id, status, priority, entrypoint, traceback, picked_at, execute_after)
     SELECT f.id, d.outcome::/*@queue_status_type*/pgqueuer_status, f.priority, f.entrypoint,
-           d.traceback
+           d.traceback, f.updated, f.execute_after
     FROM finished AS f
     JOIN done AS d ON d.id = f.id
     UNION ALL
-    SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback
+    SELECT id, outcome::/*@queue_status_type*/pgqueuer_status, priority, entrypoint, traceback,
+           picked_at, execute_after
     FROM kept
     WHERE outcome <> 'release'
 ),
@@ -200,7 +214,7 @@ WHERE id = ANY($1) AND status = 'picked';
 -- $3 int      at most this many rows
 -- $4 int      attempts after which a stale job is held as failed
 WITH stale AS (
-    SELECT id
+    SELECT id, updated AS picked_at, execute_after
     FROM /*@queue_table*/pgqueuer
     WHERE status = 'picked' AND heartbeat < now() - $2::interval AND entrypoint = ANY($1)
     ORDER BY heartbeat
@@ -219,11 +233,13 @@ rescued AS (
         updated = now()
     FROM stale
     WHERE q.id = stale.id
-    RETURNING q.id, q.status, q.priority, q.entrypoint, q.attempts, q.heartbeat
+    RETURNING q.id, q.status, q.priority, q.entrypoint, q.attempts, q.heartbeat,
+              stale.picked_at, stale.execute_after
 ),
 logged AS (
-    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint, traceback)
-    SELECT id, status, priority, entrypoint, jsonb_build_object(
+    INSERT INTO /*@queue_table_log*/pgqueuer_log
+        (job_id, status, priority, entrypoint, picked_at, execute_after, traceback)
+    SELECT id, status, priority, entrypoint, picked_at, execute_after, jsonb_build_object(
         'job_id', id,
         'timestamp', now(),
         'exception_type', 'WorkerLost',
@@ -282,11 +298,16 @@ ORDER BY count DESC, entrypoint, priority, status;
 WITH gone AS (
     DELETE FROM /*@queue_table*/pgqueuer
     WHERE id = ANY($1) AND status IN ('queued', 'picked')
-    RETURNING id, priority, entrypoint, status
+    RETURNING id, priority, entrypoint, status, updated, execute_after
 ),
 logged AS (
-    INSERT INTO /*@queue_table_log*/pgqueuer_log (job_id, status, priority, entrypoint)
-    SELECT id, 'canceled', priority, entrypoint FROM gone
+    -- A job cancelled while running records its pick time; one cancelled while queued never ran.
+    INSERT INTO /*@queue_table_log*/pgqueuer_log
+        (job_id, status, priority, entrypoint, picked_at, execute_after)
+    SELECT id, 'canceled', priority, entrypoint,
+           CASE WHEN status = 'picked' THEN updated END,
+           CASE WHEN status = 'picked' THEN execute_after END
+    FROM gone
 ),
 told AS (
     SELECT pg_notify($2::text, json_build_object(
@@ -353,7 +374,8 @@ ORDER BY job_id, created DESC, id DESC;
 
 -- name: queue_log
 -- The whole log, oldest first (PgQueuer's queue_log()).
-SELECT created, job_id, status::text AS status, priority, entrypoint, traceback, aggregated
+SELECT created, job_id, status::text AS status, priority, entrypoint, traceback, aggregated,
+       picked_at, execute_after
 FROM /*@queue_table_log*/pgqueuer_log
 ORDER BY id;
 
