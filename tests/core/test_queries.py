@@ -433,3 +433,41 @@ async def test_schema_methods_delegate_to_pgqueuer_schema(
     assert not plan.steps
     await queries.uninstall()
     assert not await queries.schema_is_installed()
+
+
+ME = uuid.uuid4()
+
+
+async def _commit_mode_after(
+    conn: asyncpg.Connection, queries: Queries, finished: list[Finished], async_claim: bool
+) -> str:
+    """synchronous_commit as finish_and_claim left it in its transaction (read before commit)."""
+    async with conn.transaction():
+        await queries.finish_and_claim(
+            finished, uuid.uuid4() if not finished else ME, ["a"], [0], 1, async_claim=async_claim
+        )
+        mode: str = await conn.fetchval("SELECT current_setting('synchronous_commit')")
+    return mode
+
+
+async def test_only_a_claim_only_statement_commits_asynchronously(
+    conn: asyncpg.Connection, queries: Queries
+) -> None:
+    await queries.enqueue(["a"] * 4, [None] * 4)
+    assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == "on"
+    assert await _commit_mode_after(conn, queries, [], async_claim=True) == "off"
+    assert await _commit_mode_after(conn, queries, [], async_claim=False) == "on"
+    # A statement that finishes a job waits for its flush, even when it also claims.
+    (job,) = await queries.finish_and_claim([], ME, ["a"], [0], 1)
+    done = [Finished(job.id, "successful")]
+    assert await _commit_mode_after(conn, queries, done, async_claim=True) == "on"
+    # The setting is the transaction's own: the session keeps its default afterwards.
+    assert await conn.fetchval("SELECT current_setting('synchronous_commit')") == "on"
+    assert (
+        await conn.fetchval(
+            queries.names.substitute(
+                "SELECT count(*) FROM /*@queue_table_log*/pgqueuer_log WHERE status = 'successful'"
+            )
+        )
+        == 1
+    )

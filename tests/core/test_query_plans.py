@@ -94,6 +94,7 @@ async def test_hot_statements_use_their_indexes_on_1m_rows(big_queue) -> None:
             ["ep1", "ep2"],
             [0, 2],
             10,
+            True,
         )
         assert f"Seq Scan on {table}" not in claim, claim
         assert f"{table}_ep_prio_id_idx" in claim and f"{table}_pkey" in claim, claim

@@ -521,3 +521,46 @@ async def test_context_is_detected_from_the_annotation_and_resources_are_shared(
     await queries.enqueue(["ctx", "plain"], [None, None])
     await pgq.run(mode=QueueExecutionMode.drain, **FAST)
     assert sorted(got) == ["plain", "pool"]
+
+
+class _RecordingQueries(Queries):
+    """Real queries that remember the commit mode each claim asked for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modes: list[tuple[int, int, bool]] = []
+
+    async def finish_and_claim(self, finished: Any, *args: Any, **kwargs: Any) -> list[Job]:
+        jobs = await super().finish_and_claim(finished, *args, **kwargs)
+        self.modes.append((len(finished), args[3], kwargs["async_claim"]))
+        return jobs
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_claims_commit_asynchronously_unless_durable_claims(
+    conn: asyncpg.Connection,
+    worker_conn: asyncpg.Connection,
+    names: Names,
+    queries: Queries,
+    durable: bool,
+) -> None:
+    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    recording = _RecordingQueries(AsyncpgDriver(worker_conn), names)
+    pgq.qm.queries = recording
+    ran = asyncio.Event()
+
+    @pgq.entrypoint("fetch")
+    async def fetch(job: Job) -> None:
+        ran.set()
+
+    async with running(pgq, durable_claims=durable):
+        await queries.enqueue("fetch", None)
+        await asyncio.wait_for(ran.wait(), 10)
+        await wait_until(lambda: _logged(conn, names))
+    assert recording.modes, "the worker made no claim"
+    assert {mode for _, _, mode in recording.modes} == {not durable}
+    assert await count(conn, names) == 0
+
+
+async def _logged(conn: asyncpg.Connection, names: Names) -> bool:
+    return bool(await log_statuses(conn, names))

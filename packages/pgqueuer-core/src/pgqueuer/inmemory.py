@@ -240,6 +240,8 @@ class InMemoryQueries:
         entrypoints: Sequence[str],
         limits: Sequence[int],
         batch_size: int,
+        *,
+        async_claim: bool = False,  # nothing to flush in memory
     ) -> list[Job]:
         """Write back finished jobs, then claim up to ``batch_size`` (as the SQL does)."""
         now = _now()
@@ -365,12 +367,15 @@ class InMemoryQueries:
                 [Finished(job.id, "queued", text, delay)], job.queue_manager_id, [], [], 0
             )
 
-    async def heartbeat(self, ids: Sequence[int], queue_manager_id: uuid.UUID) -> None:
+    async def heartbeat(self, ids: Sequence[int], queue_manager_id: uuid.UUID) -> list[int]:
         now = _now()
+        held: list[int] = []
         for i in ids:
             row = self._state.rows.get(i)
             if row and row.job.status == "picked" and row.job.queue_manager_id == queue_manager_id:
                 row.job.heartbeat = now
+                held.append(i)
+        return held
 
     async def update_heartbeat(self, ids: Sequence[int]) -> None:
         now = _now()

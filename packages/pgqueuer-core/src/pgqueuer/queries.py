@@ -280,8 +280,15 @@ class Queries:
         entrypoints: Sequence[str],
         limits: Sequence[int],
         batch_size: int,
+        *,
+        async_claim: bool = False,
     ) -> list[Job]:
-        """Write back finished jobs and claim up to ``batch_size`` more, in one round trip."""
+        """Write back finished jobs and claim up to ``batch_size`` more, in one round trip.
+
+        With ``async_claim``, a call that finishes nothing commits without waiting for the
+        WAL flush (a claim lost in a server crash only leaves its jobs queued); a call that
+        finishes jobs always waits, whatever the flag.
+        """
         rows = await self._rows(
             "finish_and_claim",
             [f.id for f in finished],
@@ -292,6 +299,7 @@ class Queries:
             list(entrypoints),
             list(limits),
             batch_size,
+            async_claim,
         )
         return [Job.from_row(r) for r in rows]
 
@@ -335,8 +343,10 @@ class Queries:
             [Finished(job.id, "queued", text, delay)], job.queue_manager_id, [], [], 0
         )
 
-    async def heartbeat(self, ids: Sequence[int], queue_manager_id: uuid.UUID) -> None:
-        await self._rows("heartbeat", list(ids), queue_manager_id)
+    async def heartbeat(self, ids: Sequence[int], queue_manager_id: uuid.UUID) -> list[int]:
+        """Refresh the heartbeat of these jobs; return the ids this worker still holds."""
+        rows = await self._rows("heartbeat", list(ids), queue_manager_id)
+        return [r["id"] for r in rows]
 
     async def update_heartbeat(self, ids: Sequence[int]) -> None:
         await self._rows("update_heartbeat", list(ids))

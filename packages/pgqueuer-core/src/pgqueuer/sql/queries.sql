@@ -71,7 +71,12 @@ RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 -- $5 uuid       this worker's id
 -- $6 text[]     entrypoints to claim from
 -- $7 int[]      their concurrency limits (0 = unlimited)
+-- Commit: a statement that only claims may commit without waiting for its WAL flush ($9). A
+-- claim lost in a server crash leaves its jobs queued, as they were, to be claimed again: the
+-- same outcome as a worker crash (at least once). A statement that finishes jobs always waits
+-- (its flush also covers the asynchronous claims before it), so a recorded outcome is durable.
 -- $8 int        how many jobs to claim at most (0 = only finish)
+-- $9 boolean    claim-only statements commit asynchronously
 WITH done AS (
     SELECT d.id, d.outcome, d.traceback, d.delay
     FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::interval[])
@@ -130,9 +135,15 @@ logged AS (
     FROM kept
     WHERE outcome <> 'release'
 ),
+commit_mode AS MATERIALIZED (
+    -- Transaction-local, read at commit: this statement is its own transaction.
+    SELECT set_config('synchronous_commit', 'off', true) AS mode
+    WHERE $9::boolean AND cardinality($1::bigint[]) = 0
+),
 wanted AS (
-    SELECT w.entrypoint, w.lim
+    SELECT w.entrypoint, w.lim, commit_mode.mode
     FROM unnest($6::text[], $7::int[]) AS w (entrypoint, lim)
+    LEFT JOIN commit_mode ON true
     WHERE $8 > 0
 ),
 free_seats AS (
@@ -191,12 +202,14 @@ claimed AS (
 SELECT * FROM claimed ORDER BY priority DESC, id;
 
 -- name: heartbeat
--- Keep this worker's jobs from being taken for stale (runs from the heartbeat thread).
+-- Keep this worker's jobs from being taken for stale (runs from the heartbeat thread); returns
+-- the ids it still holds (the worker asks when a claim's answer was read late).
 -- $1 bigint[] job ids
 -- $2 uuid     this worker's id
 UPDATE /*@queue_table*/pgqueuer
 SET heartbeat = now()
-WHERE id = ANY($1) AND queue_manager_id = $2;
+WHERE id = ANY($1) AND queue_manager_id = $2
+RETURNING id;
 
 -- name: update_heartbeat
 -- Refresh the heartbeat of the given picked jobs, whoever holds them (PgQueuer's API).
