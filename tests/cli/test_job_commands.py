@@ -31,6 +31,8 @@ def pgq(server, names):
             cli, ["--schema", names.schema, *args], env={**server.env(), "PGQUEUER_TABLEFMT": ""}
         )
 
+    run.schema = names.schema  # type: ignore[attr-defined]
+    run.env = server.env()  # type: ignore[attr-defined]
     return run
 
 
@@ -105,6 +107,12 @@ async def test_failed_requeue_and_cancel(pgq, queries) -> None:
 
     r = await call(pgq, "failed")
     assert r.exit_code == 0 and f"{ids[0]}" in r.stdout and "Payload bytes" in r.stdout
+    assert r.stdout.startswith("+-"), r.stdout  # PgQueuer's default table format, "pretty"
+    for env in ({"PGQUEUER_TABLEFMT": "plain"}, {"PGQUEUER_TABLEFMT": "", "TABLEFMT": "plain"}):
+        r = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["--schema", pgq.schema, "failed"], env={**pgq.env, **env}
+        )
+        assert r.exit_code == 0 and r.stdout.split()[0] == "ID" and "+-" not in r.stdout, env
     data = json.loads((await call(pgq, "failed", "--json")).stdout)
     assert [(j["id"], j["payload_bytes"]) for j in data] == [(ids[0], 3)]
 

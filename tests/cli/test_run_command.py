@@ -96,7 +96,10 @@ async def test_every_factory_shape_drains_the_queue(
     factory: str,
 ) -> None:
     ids = await queries.enqueue(["work"] * 5, [None] * 5)
-    proc = pgq_run(server, names, markers, factory, "--mode", "drain", "--dequeue-timeout", "1")
+    extra = ["--durable-claims"] if factory.endswith("queue_manager") else []
+    proc = pgq_run(
+        server, names, markers, factory, "--mode", "drain", "--dequeue-timeout", "1", *extra
+    )
     status, _, err = await _finish(proc)
     assert status == 0, err
     text = markers.read_text()

@@ -102,6 +102,7 @@ async def run(
     shutdown: asyncio.Event | None = None,
     shutdown_grace: timedelta | None = timedelta(seconds=30),
     factory_args: Sequence[str] | None = None,
+    durable_claims: bool = False,
 ) -> RunResult:
     """Run what ``factory`` builds until shutdown (or the end of a drain).
 
@@ -124,6 +125,7 @@ async def run(
         "shutdown_on_listener_failure": shutdown_on_listener_failure,
         "heartbeat_timeout": heartbeat_timeout,
         "shutdown_grace": shutdown_grace,
+        "durable_claims": durable_claims,
     }
     try:
         while True:

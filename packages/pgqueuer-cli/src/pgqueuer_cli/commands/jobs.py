@@ -36,7 +36,8 @@ def _queries(conn: asyncpg.Connection, settings: Settings) -> Queries:
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
     from tabulate import tabulate
 
-    fmt = next((os.environ[v] for v in TABLEFMT_ENV if os.environ.get(v)), "simple")
+    # PGQUEUER_TABLEFMT, then the legacy TABLEFMT; "pretty" is PgQueuer's default.
+    fmt = next((os.environ[v] for v in TABLEFMT_ENV if os.environ.get(v)), "pretty")
     return tabulate(rows, headers=headers, tablefmt=fmt)
 
 

@@ -112,6 +112,13 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     help="Stop (exit 1) when the LISTEN connection stays down for 10 s.",
 )
 @click.option(
+    "--durable-claims",
+    is_flag=True,
+    help="Claims also wait for PostgreSQL's WAL flush. By default a claim commits "
+    "asynchronously (a server crash can only leave its jobs queued); results are always "
+    "written durably.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="INFO",
@@ -132,6 +139,7 @@ def run(
     restart_on_failure: bool,
     restart_delay: float,
     shutdown_on_listener_failure: bool,
+    durable_claims: bool,
     log_level: str,
 ) -> None:
     """Run the worker FACTORY builds (module:function), until SIGINT/SIGTERM.
@@ -179,6 +187,7 @@ def run(
             restart_delay=timedelta(seconds=restart_delay),
             shutdown_grace=timedelta(seconds=shutdown_grace),
             factory_args=list(factory_args) or None,
+            durable_claims=durable_claims,
         )
         return EXIT_FORCED if result.forced else EXIT_OK
 
