@@ -237,6 +237,9 @@ def main() -> None:
             f"ours reaches {drain_ours / top['jobs_per_second']:.0%} (drain) and "
             f"{tp_ours / top['jobs_per_second']:.0%} (throughput)"
         )
+    flat = _flatness(results)
+    if flat:
+        print("\n" + flat)
     elapsed = time.monotonic() - started
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
@@ -259,6 +262,24 @@ def main() -> None:
         f"ratios: drain={ratio['drain']:.2f} throughput={ratio['throughput']:.2f} "
         f"latency_p99={ratio['latency']:.2f}"
     )
+
+
+def _flatness(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
+    """Cost per job with 1M queued relative to 10k queued (1.00 = flat), for each system."""
+    small, big = "10000", "1000000"
+    if f"scale_drain_{big}" not in results:
+        return ""
+    parts = []
+    for system in ("ours", "pgqueuer"):
+        # cost per job is 1 / rate for drain, the p50 itself for latency
+        drain = median(results[f"scale_drain_{small}"][system], "jobs_per_second") / median(
+            results[f"scale_drain_{big}"][system], "jobs_per_second"
+        )
+        latency = median(results[f"scale_latency_{big}"][system], "p50_ms") / median(
+            results[f"scale_latency_{small}"][system], "p50_ms"
+        )
+        parts.append(f"{system}: drain {drain:.2f}, latency p50 {latency:.2f}")
+    return "cost per job at 1M queued / at 10k queued (1.00 = flat): " + "; ".join(parts)
 
 
 def _headline(result: dict[str, Any]) -> str:
