@@ -11,7 +11,9 @@ import json
 import random
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -21,7 +23,7 @@ from conftest import Server
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names
-from pgqueuer.queries import Queries
+from pgqueuer.queries import EntrypointExecutionParameter, Queries
 
 pytestmark = pytest.mark.slow
 
@@ -193,3 +195,148 @@ async def test_sigterm_drains_running_jobs_and_a_second_one_puts_them_back(
         grace_1s_exit_seconds=round(grace_exit, 2),
         **acc.summary(),
     )
+
+
+# -- 6. a poison job that kills its worker every time -------------------------------------
+
+
+async def test_a_poison_job_is_held_as_failed_after_max_attempts(
+    fleet: Fleet, server: Server, names: Names, conn: asyncpg.Connection, queries: Queries
+) -> None:
+    args = (
+        "--heartbeat-timeout", "1", "--max-attempts", "3", "--batch-size", "5",
+        "--entrypoint", "work", "--entrypoint", "poison",
+    )  # fmt: skip
+    for _ in range(2):
+        await fleet.start(*args)
+    stop = asyncio.Event()
+    producer = Producer(server.dsn, names, payload=op(sleep=0.01), batch=5, interval=0.05)
+    producing = asyncio.create_task(producer.run(stop))
+    (poison,) = await queries.enqueue("poison", op(kill=1))
+    began = time.monotonic()
+    restarts = 0
+
+    async def held() -> bool:
+        nonlocal restarts
+        for worker in fleet.workers:  # a supervisor (systemd, k8s) starts a new worker
+            if not worker.alive() and worker.proc.returncode == -signal.SIGKILL:
+                worker.proc.returncode = 0  # replaced: count it once
+                restarts += 1
+                await fleet.start(*args, wait=False)
+        status = await conn.fetchval(
+            names.substitute("SELECT status::text FROM /*@queue_table*/pgqueuer WHERE id = $1"),
+            poison,
+        )
+        return status == "failed"
+
+    try:
+        held_after = await wait_for(held, 40, "the poison job held as failed")
+    finally:
+        stop.set()
+        await producing
+    for worker in fleet.workers:
+        if worker.proc.returncode != 0:
+            await fleet.ready(worker)
+
+    async def drained() -> bool:
+        return await count(conn, names, "status <> 'failed'") == 0
+
+    await wait_for(drained, 20, "the other jobs finished")
+    await fleet.stop_gracefully()
+    acc = await account(conn, names, {poison, *producer.ids}, fleet.runs_dir)
+    assert poison in acc.failed and acc.attempts[poison] == 3
+    poison_runs = acc.runs_by_job[poison]
+    assert len(poison_runs) == 3 and [r.attempts for r in poison_runs] == [0, 1, 2]
+    assert restarts == 3
+    log = await conn.fetch(
+        names.substitute(
+            "SELECT status::text, traceback->>'exception_type' AS kind, "
+            "(traceback->'additional_context'->>'attempt')::int AS attempt "
+            "FROM /*@queue_table_log*/pgqueuer_log WHERE job_id = $1 ORDER BY id"
+        ),
+        poison,
+    )
+    assert [tuple(r) for r in log] == [
+        ("queued", "WorkerLost", 1),
+        ("queued", "WorkerLost", 2),
+        ("failed", "WorkerLost", 3),
+    ]
+    # Jobs that shared a worker with the poison job were rescued too; the rest just ran.
+    others = producer.ids
+    assert acc.completed | acc.failed - {poison} == others
+    assert len(acc.completed & others) >= 0.95 * len(others)
+    figures(
+        "6-poison",
+        max_attempts=3,
+        poison_runs=len(poison_runs),
+        worker_restarts=restarts,
+        seconds_until_held=round(held_after, 1),
+        other_jobs=len(others),
+        other_jobs_completed=len(acc.completed & others),
+        other_jobs_held_with_it=len((acc.failed - {poison}) & others),
+        **acc.summary(),
+    )
+
+
+# -- 7. jobs slower than the heartbeat timeout on a live, busy worker ----------------------
+
+
+async def test_jobs_longer_than_the_heartbeat_timeout_run_once(
+    fleet: Fleet, names: Names, conn: asyncpg.Connection, queries: Queries
+) -> None:
+    for _ in range(2):
+        await fleet.start("--heartbeat-timeout", "1", "--batch-size", "5")
+    slow = [op(sleep=4), op(sleep=4), op(block=3), op(block=3), op(spin=3)]
+    ids = await queries.enqueue(["work"] * len(slow), slow, priority=1)
+    ids += await queries.enqueue(["work"] * 100, [op(sleep=0.01)] * 100)
+    began = time.monotonic()
+
+    async def drained() -> bool:
+        return await count(conn, names) == 0
+
+    took = await wait_for(drained, 30, "every job finished")
+    await fleet.stop_gracefully()
+    acc = await account(conn, names, ids, fleet.runs_dir, alive=True)
+    assert acc.completed == set(ids)
+    assert not set(acc.rescues_by_job) & set(ids[:5]), "a slow job was taken for dead"
+    figures(
+        "7-slow-live-jobs",
+        heartbeat_timeout_seconds=1,
+        slow_jobs="2 x asyncio.sleep(4), 2 x time.sleep(3), 1 x 3 s CPU loop",
+        seconds=round(took, 1),
+        since_enqueue=round(time.monotonic() - began, 1),
+        rescued_before_they_started=acc.rescues,
+        **acc.summary(),
+    )
+
+
+async def test_a_claim_answered_while_a_handler_blocks_the_loop_is_not_run_twice(
+    fleet: Fleet, names: Names, conn: asyncpg.Connection, queries: Queries
+) -> None:
+    """The worker claims a blocking job, then (batch of 1, room for 2) sends the next claim;
+    the handler blocks the event loop before that claim's answer is read, so the heartbeat
+    thread cannot know the second job and it goes stale. It is rescued and completed by
+    another worker meanwhile; when the loop wakes up, the late claim must not run it again.
+    """
+    blocker, late = await queries.enqueue(["work"] * 2, [op(block=2.5), op(sleep=0)], [1, 0])
+    worker = await fleet.start("--heartbeat-timeout", "1", "--batch-size", "1", "--max-concurrent", "2")
+
+    async def both_picked() -> bool:
+        return await count(conn, names, "status = 'picked'") == 2
+
+    await wait_for(both_picked, 10, "both jobs claimed by the blocked worker")
+    await asyncio.sleep(1.3)  # the second job's heartbeat is now older than the timeout
+    rescued = await queries.rescue_stale(["work"], timedelta(seconds=1), 5)
+    assert rescued == [(late, "queued")], "only the job claimed in flight goes stale"
+    other = uuid.uuid4()  # another worker runs and completes it
+    (job,) = await queries.dequeue(1, {"work": EntrypointExecutionParameter()}, other)
+    assert job.id == late
+    await queries.log_jobs([(job, "successful", None)])
+
+    await wait_for(lambda: empty(conn, names), 10, "the blocking job finished")
+    await asyncio.sleep(0.3)  # time for a (wrong) second run of the late job to start
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await Fleet.exit_status(worker, 10) == 0, worker.stderr()
+    ran = [r.job_id for r in read_runs(fleet.runs_dir)]
+    assert ran == [blocker], f"the worker ran {ran}; the late claim must be dropped"
+    assert "rescued" in worker.stderr()
