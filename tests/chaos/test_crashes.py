@@ -213,7 +213,6 @@ async def test_a_poison_job_is_held_as_failed_after_max_attempts(
     producer = Producer(server.dsn, names, payload=op(sleep=0.01), batch=5, interval=0.05)
     producing = asyncio.create_task(producer.run(stop))
     (poison,) = await queries.enqueue("poison", op(kill=1))
-    began = time.monotonic()
     restarts = 0
 
     async def held() -> bool:
