@@ -60,7 +60,7 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str) -> None:
 
 
 def _register() -> None:
-    from pgqueuer_cli.commands import jobs, run, schema, sql
+    from pgqueuer_cli.commands import dashboard, jobs, run, schema, sql
 
     for command in schema.COMMANDS:
         cli.add_command(command)
@@ -69,6 +69,7 @@ def _register() -> None:
     cli.add_command(run.run)
     for command in jobs.COMMANDS:
         cli.add_command(command)
+    cli.add_command(dashboard.dashboard)
 
 
 _register()
