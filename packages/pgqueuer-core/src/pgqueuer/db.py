@@ -40,6 +40,11 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the connection (not the statement) failed."""
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The protocol is out of step with the server, e.g. "cannot switch to state 12;
+        # another operation (2) is in progress" when a terminated backend's FATAL message
+        # arrived while the connection was idle and its end is not processed yet.
+        return True
     if isinstance(exc, asyncpg.InterfaceError) and "another operation" in str(exc):
         return False
     return isinstance(exc, CONNECTION_ERRORS)
@@ -101,6 +106,19 @@ def _unwrap(conn: Any) -> Any:
     return getattr(conn, "_con", None) or conn
 
 
+def _gone(proxy: Any) -> bool:
+    """Whether a connection held from a pool can no longer be used.
+
+    When the server ends a pool connection, asyncpg gives it back to the pool by itself and
+    detaches the proxy the holder still has: the proxy's ``is_closed()`` then raises instead
+    of answering, and the connection must be treated as lost.
+    """
+    try:
+        return bool(proxy.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 class _ListenerMixin:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
@@ -147,12 +165,20 @@ class AsyncpgDriver(_ListenerMixin):
 
     async def fetch_records(self, query: str, *args: Any) -> list[asyncpg.Record]:
         async with self.lock:
-            rows: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+            try:
+                rows: list[asyncpg.Record] = await self._conn.fetch(query, *args)
+            except asyncpg.InternalClientError:
+                self._conn.terminate()  # unusable (see is_connection_error): reconnect() replaces it
+                raise
             return rows
 
     async def execute(self, query: str, *args: Any) -> str:
         async with self.lock:
-            status: str = await self._conn.execute(query, *args)
+            try:
+                status: str = await self._conn.execute(query, *args)
+            except asyncpg.InternalClientError:
+                self._conn.terminate()
+                raise
             return status
 
     async def add_listener(self, channel: str, callback: Listener) -> None:
@@ -282,7 +308,7 @@ class AsyncpgPoolDriver(_ListenerMixin):
         return status
 
     async def _listen_connection(self) -> Any:
-        if self._listen_conn is None or self._listen_conn.is_closed():
+        if self._listen_conn is None or _gone(self._listen_conn):
             max_size = self._pool.get_max_size()
             if max_size < 2:
                 raise ConfigurationError(
@@ -309,7 +335,7 @@ class AsyncpgPoolDriver(_ListenerMixin):
         if not callbacks and channel in self._listeners:
             del self._listeners[channel]
             conn = self._listen_conn
-            if conn is not None and not conn.is_closed():
+            if conn is not None and not _gone(conn):
                 async with self._listen_lock:
                     await conn.remove_listener(channel, self._dispatch)
 
@@ -317,7 +343,7 @@ class AsyncpgPoolDriver(_ListenerMixin):
         await self.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     def listener_alive(self) -> bool:
-        return self._listen_conn is None or not self._listen_conn.is_closed()
+        return self._listen_conn is None or not _gone(self._listen_conn)
 
     def is_alive(self) -> bool:
         return not self._pool.is_closing()
@@ -325,7 +351,7 @@ class AsyncpgPoolDriver(_ListenerMixin):
     async def reconnect(self) -> None:
         """Give back a lost LISTEN connection and LISTEN again on a fresh one."""
         async with self._listen_lock:
-            if self._listen_conn is not None and not self._listen_conn.is_closed():
+            if self._listen_conn is not None and not _gone(self._listen_conn):
                 return  # alive (or someone else reconnected already)
             old, self._listen_conn = self._listen_conn, None
             if old is not None:
@@ -337,8 +363,9 @@ class AsyncpgPoolDriver(_ListenerMixin):
 
     async def _release(self, conn: Any) -> None:
         try:
-            if conn.is_closed():
-                await self._pool.release(conn, timeout=1)
+            if _gone(conn):
+                if _unwrap(conn) is not conn:  # not given back by asyncpg already
+                    await self._pool.release(conn, timeout=1)
             else:
                 for channel in self._listeners:
                     await conn.remove_listener(channel, self._dispatch)
