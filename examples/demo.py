@@ -185,7 +185,7 @@ def main() -> None:
 
     rows = asyncio.run(summary(dsn))
     print(tabulate(rows, headers=["Entrypoint", "Final status", "Jobs"], tablefmt="simple"))
-    pgq("schedules", env=env)
+    pgq("dashboard", "--tail", "8", env=env)
     print("\nHeld emails stay in the queue as 'failed'; look at them and re-queue them with:")
     print(f"  hatch run pgq --schema {SCHEMA} failed")
     print(f"  hatch run pgq --schema {SCHEMA} requeue ID ...")
