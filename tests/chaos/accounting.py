@@ -460,7 +460,9 @@ async def account(
         running = [
             j
             for j, times in acc.rescued_at.items()
-            if any(r.started < t and (r.ended is None or r.ended > t) for r in jobs[j] for t in times)
+            if any(
+                r.started < t and (r.ended is None or r.ended > t) for r in jobs[j] for t in times
+            )
         ]
         assert not running, f"jobs rescued from a live worker while running: {_few(running)}"
         again = [j for j, r in jobs.items() if len(r) > 1]

@@ -318,7 +318,9 @@ async def test_a_claim_answered_while_a_handler_blocks_the_loop_is_not_run_twice
     another worker meanwhile; when the loop wakes up, the late claim must not run it again.
     """
     blocker, late = await queries.enqueue(["work"] * 2, [op(block=2.5), op(sleep=0)], [1, 0])
-    worker = await fleet.start("--heartbeat-timeout", "1", "--batch-size", "1", "--max-concurrent", "2")
+    worker = await fleet.start(
+        "--heartbeat-timeout", "1", "--batch-size", "1", "--max-concurrent", "2"
+    )
 
     async def both_picked() -> bool:
         return await count(conn, names, "status = 'picked'") == 2
