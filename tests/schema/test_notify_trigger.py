@@ -13,10 +13,20 @@ from pgqueuer.names import Names
 
 @pytest.fixture
 async def heard(dsn, names):
-    """Notifications on the installation's channel, as parsed JSON, in arrival order."""
+    """Notifications from this test's installation, as parsed JSON, in arrival order.
+
+    The channel is shared by every installation with the same prefix (PgQueuer's name), so
+    events from other schemas (other tests, other processes on the server) are left out.
+    """
     listener = await asyncpg.connect(dsn)
     events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
-    await listener.add_listener(names.channel, lambda *a: events.put_nowait(json.loads(a[3])))
+
+    def on_event(*args: object) -> None:
+        event = json.loads(str(args[3]))
+        if event.get("schema", names.schema) == names.schema:
+            events.put_nowait(event)
+
+    await listener.add_listener(names.channel, on_event)
     yield events
     await listener.close()
 
