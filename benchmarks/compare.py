@@ -7,7 +7,7 @@ PgQueuer 1.6.0 is installed (with typer 0.19.2, the release its `pgq run` works 
 its own virtual environment under ~/.cache/pgqueuer/ the first time. Each scenario of
 runner.py runs for both systems with the same settings, alternating which goes first, for
 several rounds; the table shows medians and the ratio ours/PgQueuer. pgbench runs the same
-claim/finish SQL without Python (ceiling.sql) to show PostgreSQL's own limit on this machine.
+claim/finish statement without Python (ceiling.py) to show PostgreSQL's own limit here.
 Results go to benchmarks/results/compare-<timestamp>.json. The last line is
 ``ratios: drain=… throughput=… latency_p99=…``.
 """
@@ -79,35 +79,25 @@ def run_scenario(python: str, system: str, args: list[str]) -> dict[str, Any]:
 
 
 def ceiling(seconds: float) -> dict[str, Any] | None:
-    """pgbench running ceiling.sql on a prefilled queue: jobs/s PostgreSQL itself sustains."""
+    """pgbench running the worker's own statement (ceiling.py): jobs/s PostgreSQL sustains."""
     pgbench = shutil.which("pgbench")
     if pgbench is None:
         return None
-    python = our_python()
     schema = "pgq_bench_ceiling"
-    setup = (
-        "import asyncio, asyncpg, os\n"
-        "from pgqueuer.db import AsyncpgDriver\n"
-        "from pgqueuer.names import Names\n"
-        "from pgqueuer.queries import Queries\n"
-        "async def main():\n"
-        "    c = await asyncpg.connect(os.environ.get('PGQUEUER_DSN'))\n"
-        f"    await c.execute('DROP SCHEMA IF EXISTS {schema} CASCADE')\n"
-        f"    await Queries(AsyncpgDriver(c), Names.create(schema='{schema}')).install()\n"
-        f'    await c.execute("INSERT INTO {schema}.pgqueuer (priority, entrypoint, status) '
-        f"SELECT 0, 'bench', 'queued' FROM generate_series(1, {int(seconds * 60_000)})\")\n"
-        f"    await c.execute('VACUUM ANALYZE {schema}.pgqueuer')\n"
-        "    await c.close()\n"
-        "asyncio.run(main())\n"
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    script = out_dir / "ceiling-script.sql"
+    jobs = int(seconds * 60_000)  # more than 5 clients can finish in that time
+    subprocess.run(
+        [our_python(), str(HERE / "ceiling.py"), schema, str(jobs), str(script)], check=True
     )
-    subprocess.run([python, "-c", setup], check=True)
     cmd = [
         pgbench,
         "-n",
         "-f",
-        str(HERE / "ceiling.sql"),
+        str(script),
         "-D",
-        f"schema={schema}",
+        "ids={}",
         "-c",
         "5",
         "-j",
@@ -233,7 +223,7 @@ def main() -> None:
         drain_ours = median(results["drain"]["ours"], "jobs_per_second")
         tp_ours = median(results["throughput"]["ours"], "jobs_per_second")
         print(
-            f"\npgbench ceiling (ceiling.sql, 5 clients): {top['jobs_per_second']:.0f} jobs/s; "
+            f"\npgbench ceiling (the worker's statement, 5 clients): {top['jobs_per_second']:.0f} jobs/s; "
             f"ours reaches {drain_ours / top['jobs_per_second']:.0%} (drain) and "
             f"{tp_ours / top['jobs_per_second']:.0%} (throughput)"
         )

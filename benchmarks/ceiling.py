@@ -1,0 +1,75 @@
+"""Prepare the pgbench ceiling: the worker's own statement, run by pgbench without Python.
+
+    python benchmarks/ceiling.py SCHEMA JOBS SCRIPT
+
+installs a fresh queue in SCHEMA, fills it with JOBS queued no-op jobs and writes SCRIPT, a
+pgbench script whose one transaction is the worker's ``finish_and_claim`` exactly as the worker
+sends it (from pgqueuer's queries.sql, names substituted): it finishes the 10 jobs the client
+claimed in its previous transaction (successful, one log row each) and claims the next 10, in
+one round trip, durably. pgbench keeps the claimed ids in a client variable (``\\gset``). So
+each pgbench transaction moves 10 jobs through the same rows, indexes, triggers and commit as
+the worker does, and what pgbench sustains is PostgreSQL's own limit for that work on this
+machine. compare.py runs it with 5 clients (the benchmark's 5 workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+
+import asyncpg
+
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.names import Names
+from pgqueuer.queries import Queries
+
+ARGS = {
+    "$1": "':ids'::bigint[]",
+    "$2": "array_fill('successful'::text, ARRAY[cardinality(':ids'::bigint[])])",
+    "$3": "array_fill(NULL::jsonb, ARRAY[cardinality(':ids'::bigint[])])",
+    "$4": "array_fill(NULL::interval, ARRAY[cardinality(':ids'::bigint[])])",
+    "$5": "md5(:client_id::text)::uuid",
+    "$6": "'{bench}'::text[]",
+    "$7": "'{0}'::int[]",
+    "$8": "10",
+    "$9": "false",
+}
+
+
+def script(sql: str) -> str:
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    body = re.sub(r"--[^\n]*", "", body)  # trailing comments
+    for param in sorted(ARGS, reverse=True):
+        body = body.replace(param, ARGS[param])
+    final = "SELECT * FROM claimed ORDER BY priority DESC, id;"
+    if final not in body:
+        sys.exit("ceiling.py: finish_and_claim no longer ends as expected; update this script")
+    body = body.replace(final, "SELECT coalesce(array_agg(id), '{}') AS ids FROM claimed")
+    return body.rstrip() + "\n\\gset\n"
+
+
+async def main(schema: str, jobs: int, out: str) -> None:
+    conn = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
+    try:
+        names = Names.create(schema=schema)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        queries = Queries(AsyncpgDriver(conn), names)
+        await queries.install()
+        await conn.execute(
+            names.substitute(
+                "INSERT INTO /*@queue_table*/pgqueuer (priority, entrypoint, status) "
+                "SELECT 0, 'bench', 'queued' FROM generate_series(1, $1)"
+            ),
+            jobs,
+        )
+        await conn.execute(names.substitute("VACUUM ANALYZE /*@queue_table*/pgqueuer"))
+        with open(out, "w") as f:
+            f.write(script(queries.sql["finish_and_claim"]))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
