@@ -18,6 +18,7 @@ import asyncio
 import os
 import re
 import sys
+from pathlib import Path
 
 import asyncpg
 
@@ -50,7 +51,7 @@ def script(sql: str) -> str:
     return body.rstrip() + "\n\\gset\n"
 
 
-async def main(schema: str, jobs: int, out: str) -> None:
+async def prepare(schema: str, jobs: int) -> str:
     conn = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
     try:
         names = Names.create(schema=schema)
@@ -65,11 +66,11 @@ async def main(schema: str, jobs: int, out: str) -> None:
             jobs,
         )
         await conn.execute(names.substitute("VACUUM ANALYZE /*@queue_table*/pgqueuer"))
-        with open(out, "w") as f:
-            f.write(script(queries.sql["finish_and_claim"]))
+        text = script(queries.sql["finish_and_claim"])
     finally:
         await conn.close()
+    return text
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
+    Path(sys.argv[3]).write_text(asyncio.run(prepare(sys.argv[1], int(sys.argv[2]))))
