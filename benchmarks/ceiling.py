@@ -9,7 +9,9 @@ claimed in its previous transaction (successful, one log row each) and claims th
 one round trip, durably. pgbench keeps the claimed ids in a client variable (``\\gset``). So
 each pgbench transaction moves 10 jobs through the same rows, indexes, triggers and commit as
 the worker does, and what pgbench sustains is PostgreSQL's own limit for that work on this
-machine. compare.py runs it with 5 clients (the benchmark's 5 workers).
+machine. compare.py runs it with 5 clients (the benchmark's 5 workers), as prepared
+statements with generic plans and JIT off (pgbench -M prepared, PGOPTIONS), as the worker's
+connection does: in pgbench's default simple-query mode every call would be planned afresh.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from pgqueuer.names import Names
 from pgqueuer.queries import Queries
 
 ARGS = {
-    "$1": "':ids'::bigint[]",
-    "$2": "array_fill('successful'::text, ARRAY[cardinality(':ids'::bigint[])])",
-    "$3": "array_fill(NULL::jsonb, ARRAY[cardinality(':ids'::bigint[])])",
-    "$4": "array_fill(NULL::interval, ARRAY[cardinality(':ids'::bigint[])])",
+    "$1": ":ids::bigint[]",
+    "$2": "array_fill('successful'::text, ARRAY[cardinality(:ids::bigint[])])",
+    "$3": "array_fill(NULL::jsonb, ARRAY[cardinality(:ids::bigint[])])",
+    "$4": "array_fill(NULL::interval, ARRAY[cardinality(:ids::bigint[])])",
     "$5": "md5(:client_id::text)::uuid",
     "$6": "'{bench}'::text[]",
     "$7": "'{0}'::int[]",

@@ -94,6 +94,8 @@ def ceiling(seconds: float) -> dict[str, Any] | None:
     cmd = [
         pgbench,
         "-n",
+        "-M",
+        "prepared",
         "-f",
         str(script),
         "-D",
@@ -108,7 +110,9 @@ def ceiling(seconds: float) -> dict[str, Any] | None:
     dsn = os.environ.get("PGQUEUER_DSN")
     if dsn:
         cmd.append(dsn)
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    # generic plans and no JIT, as on the worker's connection (pgqueuer.db.GENERIC_PLANS)
+    env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan -c jit=off"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     tps = None
     for line in done.stdout.splitlines():
         if line.startswith("tps = "):
