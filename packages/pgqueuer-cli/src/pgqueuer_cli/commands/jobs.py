@@ -65,6 +65,28 @@ def _when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def _text(value: str, hint: str) -> str:
+    """A value for a text column: not empty, no NUL, encodable as UTF-8 (exit 2 otherwise)."""
+    if not value:
+        raise click.BadParameter("must not be empty", param_hint=hint)
+    if "\x00" in value:
+        raise click.BadParameter("must not contain a NUL character", param_hint=hint)
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise click.BadParameter("is not valid UTF-8", param_hint=hint) from None
+    return value
+
+
+def _payload_bytes(payload: str) -> bytes:
+    """The payload's bytes: UTF-8, and bytes of the command line that were not UTF-8 as they
+    were (Python hands them over as surrogate escapes)."""
+    try:
+        return payload.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise click.BadParameter("is not valid UTF-8", param_hint="PAYLOAD") from None
+
+
 def parse_duration(text: str) -> timedelta:
     """``90``, ``90s``, ``15m``, ``12h``, ``7d``, ``2w`` to a timedelta."""
     match = _DURATION.match(text)
@@ -145,6 +167,10 @@ def queue(
 
     if delay is not None and execute_after is not None:
         raise click.UsageError("use either --delay or --execute-after, not both")
+    _text(entrypoint, "ENTRYPOINT")
+    if dedupe_key is not None:
+        _text(dedupe_key, "--dedupe-key")
+    data = _payload_bytes(payload) if payload is not None else None
     header_dict = None
     if headers is not None:
         try:
@@ -162,7 +188,7 @@ def queue(
         try:
             ids = await _queries(conn, settings).enqueue(
                 entrypoint,
-                payload.encode() if payload is not None else None,
+                data,
                 priority,
                 wait,
                 dedupe_key,
