@@ -77,11 +77,11 @@ async def wait_for(
 
 def figures(scenario: str, **values: Any) -> dict[str, Any]:
     """Print a scenario's figures (pytest -s shows them) and append them, as one JSON line,
-    to the file named by PGQUEUER_CHAOS_FIGURES when it is set (docs/reliability.md)."""
+    to the file named by CHAOS_FIGURES when it is set (docs/reliability.md)."""
     record = {"scenario": scenario, **values}
     line = json.dumps(record, default=str)
     print(f"\n[figures] {line}")
-    target = os.environ.get("PGQUEUER_CHAOS_FIGURES")
+    target = os.environ.get("CHAOS_FIGURES")
     if target:
         with open(target, "a") as f:
             f.write(line + "\n")
