@@ -614,3 +614,14 @@ async def terminate(conn: asyncpg.Connection, where: str, *args: Any) -> int:
 
 
 Check = Callable[[], Awaitable[bool]]
+
+
+async def count(conn: asyncpg.Connection, names: Names, where: str = "true", *args: object) -> int:
+    """Rows of the test's queue table matching ``where``."""
+    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
+    return int(await conn.fetchval(sql, *args))
+
+
+def op(**what: float) -> bytes:
+    """A chaos_worker job payload: what the handler should do (sleep, kill, ...)."""
+    return json.dumps(what).encode()

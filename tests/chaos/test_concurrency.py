@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from accounting import Fleet, account, figures, read_runs, wait_for
+from accounting import Fleet, account, count, figures, op, read_runs, wait_for
 from conftest import Server
 
 from pgqueuer.db import AsyncpgDriver
@@ -39,15 +38,6 @@ async def fleet(server: Server, names: Names, tmp_path: Path) -> AsyncIterator[F
 @pytest.fixture
 def queries(conn: asyncpg.Connection, names: Names) -> Queries:
     return Queries(AsyncpgDriver(conn), names)
-
-
-async def count(conn: asyncpg.Connection, names: Names, where: str = "true", *args: object) -> int:
-    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
-    return int(await conn.fetchval(sql, *args))
-
-
-def op(**what: float) -> bytes:
-    return json.dumps(what).encode()
 
 
 # -- 8. dedupe under concurrency -----------------------------------------------------------

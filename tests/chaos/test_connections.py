@@ -8,14 +8,13 @@ other people are never touched.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from accounting import Fleet, Producer, account, figures, read_runs, terminate, wait_for
+from accounting import Fleet, Producer, account, count, figures, op, read_runs, terminate, wait_for
 from conftest import Server
 
 from pgqueuer.db import AsyncpgDriver
@@ -37,15 +36,6 @@ async def fleet(server: Server, names: Names, tmp_path: Path) -> AsyncIterator[F
 @pytest.fixture
 def queries(conn: asyncpg.Connection, names: Names) -> Queries:
     return Queries(AsyncpgDriver(conn), names)
-
-
-async def count(conn: asyncpg.Connection, names: Names, where: str = "true") -> int:
-    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
-    return int(await conn.fetchval(sql))
-
-
-def op(**what: float) -> bytes:
-    return json.dumps(what).encode()
 
 
 def ran_since(fleet: Fleet, pid: int, since: float) -> bool:

@@ -7,7 +7,6 @@ Scenarios 1, 5, 6 and 7 of docs/reliability.md. Each ends with the shared accoun
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from accounting import Fleet, Producer, account, figures, read_runs, wait_for
+from accounting import Fleet, Producer, account, count, figures, op, read_runs, wait_for
 from conftest import Server
 
 from pgqueuer.db import AsyncpgDriver
@@ -42,17 +41,8 @@ def queries(conn: asyncpg.Connection, names: Names) -> Queries:
     return Queries(AsyncpgDriver(conn), names)
 
 
-async def count(conn: asyncpg.Connection, names: Names, where: str = "true", *args: object) -> int:
-    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
-    return int(await conn.fetchval(sql, *args))
-
-
 async def empty(conn: asyncpg.Connection, names: Names) -> bool:
     return await count(conn, names) == 0
-
-
-def op(**what: float) -> bytes:
-    return json.dumps(what).encode()
 
 
 # -- 1. workers SIGKILLed repeatedly while producers keep enqueueing -----------------------

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from accounting import Cluster, Fleet, Producer, account, figures, read_runs, wait_for
+from accounting import Cluster, Fleet, Producer, account, count, figures, op, read_runs, wait_for
 from conftest import unique_schema
 
 from pgqueuer.db import AsyncpgDriver
@@ -62,15 +61,6 @@ async def fleet(cluster: Cluster, cnames: Names, tmp_path: Path) -> AsyncIterato
         yield pool
     finally:
         pool.stop_all()
-
-
-async def count(conn: asyncpg.Connection, names: Names, where: str = "true") -> int:
-    sql = names.substitute(f"SELECT count(*) FROM /*@queue_table*/pgqueuer WHERE {where}")
-    return int(await conn.fetchval(sql))
-
-
-def op(**what: float) -> bytes:
-    return json.dumps(what).encode()
 
 
 # -- 2. PostgreSQL restarted under load -----------------------------------------------------
