@@ -31,7 +31,9 @@ for _var in [v for v in os.environ if v.startswith("PGQUEUER_") and v != "PGQUEU
     del os.environ[_var]
 os.environ.pop("PGDSN", None)
 
+from pgqueuer.db import AsyncpgDriver  # noqa: E402
 from pgqueuer.names import Names  # noqa: E402
+from pgqueuer.queries import Queries  # noqa: E402
 from pgqueuer_schema import install_sql  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -130,3 +132,9 @@ async def names(conn: asyncpg.Connection) -> AsyncIterator[Names]:
     await conn.execute(install_sql(installed))
     yield installed
     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def queries(conn: asyncpg.Connection, names: Names) -> Queries:
+    """Queries on the ``names`` queue over the test's own connection."""
+    return Queries(AsyncpgDriver(conn), names)

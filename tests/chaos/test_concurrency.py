@@ -35,11 +35,6 @@ async def fleet(server: Server, names: Names, tmp_path: Path) -> AsyncIterator[F
         pool.stop_all()
 
 
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
-
-
 # -- 8. dedupe under concurrency -----------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ import pytest
 from accounting import Fleet, Producer, account, count, figures, op, read_runs, wait_for
 from conftest import Server
 
-from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names
 from pgqueuer.queries import EntrypointExecutionParameter, Queries
 
@@ -34,11 +33,6 @@ async def fleet(server: Server, names: Names, tmp_path: Path) -> AsyncIterator[F
         yield pool
     finally:
         pool.stop_all()
-
-
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
 
 
 async def empty(conn: asyncpg.Connection, names: Names) -> bool:

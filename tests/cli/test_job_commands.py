@@ -36,11 +36,6 @@ def pgq(server, names):
     return run
 
 
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
-
-
 async def call(pgq, *args: str) -> Result:
     return await asyncio.to_thread(pgq, *args)
 

@@ -12,16 +12,10 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from pgqueuer.db import AsyncpgDriver
 from pgqueuer.inmemory import InMemoryQueries
 from pgqueuer.models import TracebackRecord
 from pgqueuer.names import Names
 from pgqueuer.queries import Finished, Queries
-
-
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
 
 
 async def backdate(conn: asyncpg.Connection, names: Names, ids: list[int]) -> None:

@@ -15,7 +15,6 @@ import asyncpg
 import pytest
 from conftest import Server
 
-from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
 
@@ -64,11 +63,6 @@ async def workers(server: Server, names: Names, conn: asyncpg.Connection) -> Asy
         yield pool
     finally:
         pool.stop_all()
-
-
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:

@@ -16,11 +16,6 @@ from pgqueuer.names import Names
 from pgqueuer.queries import Finished, Queries
 
 
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
-
-
 async def rows(conn: asyncpg.Connection, names: Names, sql: str) -> list[asyncpg.Record]:
     return await conn.fetch(names.substitute(sql))
 

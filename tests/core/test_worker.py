@@ -56,11 +56,6 @@ async def worker_conn(dsn: str | None) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-@pytest.fixture
-def queries(conn: asyncpg.Connection, names: Names) -> Queries:
-    return Queries(AsyncpgDriver(conn), names)
-
-
 @asynccontextmanager
 async def running(pgq: PgQueuer, **options: Any) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(pgq.run(**{**FAST, **options}))
