@@ -1,6 +1,6 @@
 """Prepare the pgbench ceiling: the worker's own statement, run by pgbench without Python.
 
-    python benchmarks/ceiling.py SCHEMA JOBS SCRIPT
+    python benchmarks/ceiling.py SCHEMA JOBS SCRIPT [PRODUCER_SCRIPT]
 
 installs a fresh queue in SCHEMA, fills it with JOBS queued no-op jobs and writes SCRIPT, a
 pgbench script whose one transaction is the worker's ``finish_and_claim`` exactly as the worker
@@ -12,6 +12,11 @@ the worker does, and what pgbench sustains is PostgreSQL's own limit for that wo
 machine. compare.py runs it with 5 clients (the benchmark's 5 workers), as prepared
 statements with generic plans and JIT off (pgbench -M prepared, PGOPTIONS), as the worker's
 connection does: in pgbench's default simple-query mode every call would be planned afresh.
+
+PRODUCER_SCRIPT, when given, gets a second script: the producer's ``enqueue`` of 10 no-op jobs,
+as ``Queries.enqueue`` sends it. compare.py runs both scripts at equal weights for the
+throughput scenario's ceiling: there PostgreSQL also inserts, indexes and notifies every job,
+so the drain's ceiling overstates what producers and consumers together can reach.
 """
 
 from __future__ import annotations
@@ -41,11 +46,33 @@ ARGS = {
 }
 
 
-def script(sql: str) -> str:
+ENQUEUE_ARGS = {
+    "$1": "array_fill(0, ARRAY[10])",
+    "$2": "array_fill('bench'::text, ARRAY[10])",
+    "$3": "array_fill(NULL::bytea, ARRAY[10])",
+    "$4": "array_fill(interval '0', ARRAY[10])",
+    "$5": "array_fill(NULL::text, ARRAY[10])",
+    "$6": "array_fill(NULL::jsonb, ARRAY[10])",
+}
+
+
+def _substitute(sql: str, args: dict[str, str]) -> str:
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     body = re.sub(r"--[^\n]*", "", body)  # trailing comments
-    for param in sorted(ARGS, reverse=True):
-        body = body.replace(param, ARGS[param])
+    for param in sorted(args, reverse=True):
+        body = body.replace(param, args[param])
+    return body
+
+
+def producer_script(sql: str) -> str:
+    body = _substitute(sql, ENQUEUE_ARGS).rstrip()
+    if not body.endswith(";") or "$" in body:
+        sys.exit("ceiling.py: enqueue no longer has the expected parameters; update this script")
+    return body + "\n"
+
+
+def script(sql: str) -> str:
+    body = _substitute(sql, ARGS)
     final = "SELECT * FROM claimed ORDER BY priority DESC, id;"
     if final not in body:
         sys.exit("ceiling.py: finish_and_claim no longer ends as expected; update this script")
@@ -53,7 +80,7 @@ def script(sql: str) -> str:
     return body.rstrip() + "\n\\gset\n"
 
 
-async def prepare(schema: str, jobs: int) -> str:
+async def prepare(schema: str, jobs: int) -> tuple[str, str]:
     conn = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
     try:
         names = Names.create(schema=schema)
@@ -68,11 +95,14 @@ async def prepare(schema: str, jobs: int) -> str:
             jobs,
         )
         await conn.execute(names.substitute("VACUUM ANALYZE /*@queue_table*/pgqueuer"))
-        text = script(queries.sql["finish_and_claim"])
+        texts = script(queries.sql["finish_and_claim"]), producer_script(queries.sql["enqueue"])
     finally:
         await conn.close()
-    return text
+    return texts
 
 
 if __name__ == "__main__":
-    Path(sys.argv[3]).write_text(asyncio.run(prepare(sys.argv[1], int(sys.argv[2]))))
+    consumer, producer = asyncio.run(prepare(sys.argv[1], int(sys.argv[2])))
+    Path(sys.argv[3]).write_text(consumer)
+    if len(sys.argv) > 4:
+        Path(sys.argv[4]).write_text(producer)

@@ -7,7 +7,8 @@ PgQueuer 1.6.0 is installed (with typer 0.19.2, the release its `pgq run` works 
 its own virtual environment under ~/.cache/pgqueuer/ the first time. Each scenario of
 runner.py runs for both systems with the same settings, alternating which goes first, for
 several rounds; the table shows medians and the ratio ours/PgQueuer. pgbench runs the same
-claim/finish statement without Python (ceiling.py) to show PostgreSQL's own limit here.
+claim/finish statement without Python (ceiling.py) to show PostgreSQL's own limit here, alone
+(the drain's ceiling) and mixed with the producers' enqueue (the throughput scenario's).
 Results go to benchmarks/results/compare-<timestamp>.json. The last line is
 ``ratios: drain=… throughput=… latency_p99=…``.
 """
@@ -78,49 +79,70 @@ def run_scenario(python: str, system: str, args: list[str]) -> dict[str, Any]:
     return result
 
 
-def ceiling(seconds: float) -> dict[str, Any] | None:
-    """pgbench running the worker's own statement (ceiling.py): jobs/s PostgreSQL sustains."""
-    pgbench = shutil.which("pgbench")
-    if pgbench is None:
-        return None
-    schema = "pgq_bench_ceiling"
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    script = out_dir / "ceiling-script.sql"
-    jobs = int(seconds * 60_000)  # more than 5 clients can finish in that time
-    subprocess.run(
-        [our_python(), str(HERE / "ceiling.py"), schema, str(jobs), str(script)], check=True
-    )
-    cmd = [
-        pgbench,
-        "-n",
-        "-M",
-        "prepared",
-        "-f",
-        str(script),
-        "-D",
-        "ids={}",
-        "-c",
-        "5",
-        "-j",
-        "2",
-        "-T",
-        str(int(seconds)),
-    ]
+def _pgbench(pgbench: str, scripts: list[Path], clients: int, seconds: float) -> str | None:
+    cmd = [pgbench, "-n", "-M", "prepared", "-D", "ids={}", "-c", str(clients), "-j", "2"]
+    for script in scripts:
+        cmd += ["-f", f"{script}@1"]
+    cmd += ["-T", str(int(seconds))]
     dsn = os.environ.get("PGQUEUER_DSN")
     if dsn:
         cmd.append(dsn)
     # generic plans and no JIT, as on the worker's connection (pgqueuer.db.GENERIC_PLANS)
     env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan -c jit=off"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    tps = None
-    for line in done.stdout.splitlines():
-        if line.startswith("tps = "):
-            tps = float(line.split()[2])
-    if tps is None:
+    if done.returncode != 0 or "tps = " not in done.stdout:
         print(f"pgbench failed: {done.stderr[-500:]}", file=sys.stderr)
         return None
-    return {"tps": tps, "jobs_per_second": tps * 10, "clients": 5, "seconds": seconds}
+    return done.stdout
+
+
+def _log_rows(psql: str, schema: str) -> int:
+    cmd = [psql, "-XAtq", "-c", f'SELECT count(*) FROM "{schema}".pgqueuer_log']
+    dsn = os.environ.get("PGQUEUER_DSN")
+    if dsn:
+        cmd += ["-d", dsn]
+    return int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+def ceiling(seconds: float) -> dict[str, Any] | None:
+    """pgbench running the worker's own statements (ceiling.py): jobs/s PostgreSQL sustains.
+
+    ``jobs_per_second``: 5 clients finishing and claiming batches of 10 from a full queue (the
+    drain's ceiling). ``mixed_jobs_per_second``: 7 clients (the throughput scenario's 5
+    workers and 2 producers) each choosing at random, at equal weights, between that statement
+    and an enqueue of 10, from a backlog of 2,000; counted as jobs finished (log rows) per second.
+    """
+    pgbench, psql = shutil.which("pgbench"), shutil.which("psql")
+    if pgbench is None or psql is None:
+        return None
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    consumer, producer = out_dir / "ceiling-script.sql", out_dir / "ceiling-producer.sql"
+    schema = "pgq_bench_ceiling"
+    jobs = int(seconds * 60_000)  # more than 5 clients can finish in that time
+    subprocess.run(
+        [our_python(), str(HERE / "ceiling.py"), schema, str(jobs), str(consumer)], check=True
+    )
+    out = _pgbench(pgbench, [consumer], 5, seconds)
+    if out is None:
+        return None
+    tps = next(float(line.split()[2]) for line in out.splitlines() if line.startswith("tps = "))
+    result: dict[str, Any] = {
+        "tps": tps,
+        "jobs_per_second": tps * 10,
+        "clients": 5,
+        "seconds": seconds,
+    }
+    mixed = "pgq_bench_ceiling_mixed"
+    subprocess.run(
+        [our_python(), str(HERE / "ceiling.py"), mixed, "2000", str(consumer), str(producer)],
+        check=True,
+    )
+    out = _pgbench(pgbench, [consumer, producer], 7, seconds)
+    if out is not None:
+        result["mixed_jobs_per_second"] = _log_rows(psql, mixed) / int(seconds)
+        result["mixed_clients"] = 7
+    return result
 
 
 def median(results: list[dict[str, Any]], key: str) -> float:
@@ -227,10 +249,16 @@ def main() -> None:
         drain_ours = median(results["drain"]["ours"], "jobs_per_second")
         tp_ours = median(results["throughput"]["ours"], "jobs_per_second")
         print(
-            f"\npgbench ceiling (the worker's statement, 5 clients): {top['jobs_per_second']:.0f} jobs/s; "
-            f"ours reaches {drain_ours / top['jobs_per_second']:.0%} (drain) and "
+            f"\npgbench ceiling (the worker's statement, 5 clients): {top['jobs_per_second']:.0f} "
+            f"jobs/s; ours reaches {drain_ours / top['jobs_per_second']:.0%} (drain) and "
             f"{tp_ours / top['jobs_per_second']:.0%} (throughput)"
         )
+        if "mixed_jobs_per_second" in top:
+            print(
+                f"pgbench ceiling with producers (the worker's statement and enqueue, 7 clients): "
+                f"{top['mixed_jobs_per_second']:.0f} jobs/s; ours reaches "
+                f"{tp_ours / top['mixed_jobs_per_second']:.0%} (throughput)"
+            )
     flat = _flatness(results)
     if flat:
         print("\n" + flat)
