@@ -1,6 +1,7 @@
 """Prepare the pgbench ceiling: the worker's own statement, run by pgbench without Python.
 
     python benchmarks/ceiling.py SCHEMA JOBS SCRIPT [PRODUCER_SCRIPT]
+    python benchmarks/ceiling.py --finished SCHEMA
 
 installs a fresh queue in SCHEMA, fills it with JOBS queued no-op jobs and writes SCRIPT, a
 pgbench script whose one transaction is the worker's ``finish_and_claim`` exactly as the worker
@@ -17,6 +18,7 @@ PRODUCER_SCRIPT, when given, gets a second script: the producer's ``enqueue`` of
 as ``Queries.enqueue`` sends it. compare.py runs both scripts at equal weights for the
 throughput scenario's ceiling: there PostgreSQL also inserts, indexes and notifies every job,
 so the drain's ceiling overstates what producers and consumers together can reach.
+``--finished SCHEMA`` prints how many jobs that queue has finished (its log rows) since then.
 """
 
 from __future__ import annotations
@@ -101,7 +103,19 @@ async def prepare(schema: str, jobs: int) -> tuple[str, str]:
     return texts
 
 
-if __name__ == "__main__":
+async def finished(schema: str) -> int:
+    conn = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
+    try:
+        names = Names.create(schema=schema)
+        sql = names.substitute("SELECT count(*) FROM /*@queue_table_log*/pgqueuer_log")
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--finished"]:
+    print(asyncio.run(finished(sys.argv[2])))
+elif __name__ == "__main__":
     consumer, producer = asyncio.run(prepare(sys.argv[1], int(sys.argv[2])))
     Path(sys.argv[3]).write_text(consumer)
     if len(sys.argv) > 4:

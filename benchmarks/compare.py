@@ -79,7 +79,8 @@ def run_scenario(python: str, system: str, args: list[str]) -> dict[str, Any]:
     return result
 
 
-def _pgbench(pgbench: str, scripts: list[Path], clients: int, seconds: float) -> str | None:
+def _pgbench(pgbench: str, scripts: list[Path], clients: int, seconds: float) -> float | None:
+    """Run pgbench on ``scripts`` at equal weights; its tps, or None when it failed."""
     cmd = [pgbench, "-n", "-M", "prepared", "-D", "ids={}", "-c", str(clients), "-j", "2"]
     for script in scripts:
         cmd += ["-f", f"{script}@1"]
@@ -90,18 +91,11 @@ def _pgbench(pgbench: str, scripts: list[Path], clients: int, seconds: float) ->
     # generic plans and no JIT, as on the worker's connection (pgqueuer.db.GENERIC_PLANS)
     env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_generic_plan -c jit=off"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0 or "tps = " not in done.stdout:
-        print(f"pgbench failed: {done.stderr[-500:]}", file=sys.stderr)
-        return None
-    return done.stdout
-
-
-def _log_rows(psql: str, schema: str) -> int:
-    cmd = [psql, "-XAtq", "-c", f'SELECT count(*) FROM "{schema}".pgqueuer_log']
-    dsn = os.environ.get("PGQUEUER_DSN")
-    if dsn:
-        cmd += ["-d", dsn]
-    return int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    for line in done.stdout.splitlines():
+        if done.returncode == 0 and line.startswith("tps = "):
+            return float(line.split()[2])
+    print(f"pgbench failed: {done.stderr[-500:]}", file=sys.stderr)
+    return None
 
 
 def ceiling(seconds: float) -> dict[str, Any] | None:
@@ -112,8 +106,8 @@ def ceiling(seconds: float) -> dict[str, Any] | None:
     workers and 2 producers) each choosing at random, at equal weights, between that statement
     and an enqueue of 10, from a backlog of 2,000; counted as jobs finished (log rows) per second.
     """
-    pgbench, psql = shutil.which("pgbench"), shutil.which("psql")
-    if pgbench is None or psql is None:
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
         return None
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
@@ -123,10 +117,9 @@ def ceiling(seconds: float) -> dict[str, Any] | None:
     subprocess.run(
         [our_python(), str(HERE / "ceiling.py"), schema, str(jobs), str(consumer)], check=True
     )
-    out = _pgbench(pgbench, [consumer], 5, seconds)
-    if out is None:
+    tps = _pgbench(pgbench, [consumer], 5, seconds)
+    if tps is None:
         return None
-    tps = next(float(line.split()[2]) for line in out.splitlines() if line.startswith("tps = "))
     result: dict[str, Any] = {
         "tps": tps,
         "jobs_per_second": tps * 10,
@@ -138,9 +131,14 @@ def ceiling(seconds: float) -> dict[str, Any] | None:
         [our_python(), str(HERE / "ceiling.py"), mixed, "2000", str(consumer), str(producer)],
         check=True,
     )
-    out = _pgbench(pgbench, [consumer, producer], 7, seconds)
-    if out is not None:
-        result["mixed_jobs_per_second"] = _log_rows(psql, mixed) / int(seconds)
+    if _pgbench(pgbench, [consumer, producer], 7, seconds) is not None:
+        count = subprocess.run(
+            [our_python(), str(HERE / "ceiling.py"), "--finished", mixed],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result["mixed_jobs_per_second"] = int(count.stdout) / int(seconds)
         result["mixed_clients"] = 7
     return result
 
