@@ -433,7 +433,11 @@ async def test_listener_backend_killed_then_recovered_without_losing_a_job(
 async def test_pool_driver_listener_killed_then_recovered(
     dsn: str | None, conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    # Only this test's own backends are touched: its pool carries a unique application_name.
+    app = f"pgq-test-{names.schema}"
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=4, server_settings={"application_name": app}
+    )
     try:
         pgq = PgQueuer(AsyncpgPoolDriver(pool), names=names)
         seen: list[int] = []
@@ -445,7 +449,9 @@ async def test_pool_driver_listener_killed_then_recovered(
         async with running(pgq):
             await asyncio.sleep(0.3)
             pids = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 "
+                "AND query LIKE 'LISTEN%'",
+                app,
             )
             assert pids
             for row in pids:
