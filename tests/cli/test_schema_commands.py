@@ -40,6 +40,18 @@ def test_install_verify_uninstall_cycle(pgq, empty_schema):
     assert r.exit_code == 0 and "No PgQueuer database objects found." in r.stdout
     r = pgq("--schema", empty_schema, "uninstall")
     assert r.exit_code == 0
+    assert "Nothing to uninstall: PgQueuer is not installed" in r.stderr
+    assert "Uninstalled" not in r.stderr
+
+
+def test_upgrade_of_an_empty_database_says_it_installed(pgq, empty_schema):
+    r = pgq("--schema", empty_schema, "upgrade")
+    assert r.exit_code == 0, r.output
+    assert "Installed PgQueuer schema (1 statement): nothing was installed" in r.stderr
+    r = pgq("--schema", empty_schema, "verify")
+    assert r.exit_code == 0, r.output
+    r = pgq("--schema", empty_schema, "upgrade")
+    assert r.exit_code == 0 and "already up to date" in r.stderr
 
 
 def test_second_install_exits_1_and_says_upgrade(pgq, names):
@@ -159,7 +171,8 @@ def test_commands_on_missing_schema_say_install(pgq, empty_schema):
     for args in (["durability", "volatile"], ["autovac"]):
         r = pgq("--schema", empty_schema, *args)
         assert r.exit_code == 1, args
-        assert "pgq install" in r.stderr
+        assert f"pgq --schema {empty_schema} install" in r.stderr, r.stderr
+        assert "pip install pgqueuer-schema" in r.stderr  # the way without the CLI
 
 
 # -- sql: printed without connecting -------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import pytest
 
 from pgqueuer.connection import connect_timeout, describe_target, resolve_dsn
@@ -137,8 +139,10 @@ def test_connect_timeout_nan_is_rejected() -> None:
         ("postgresql://h", {"PGDATABASE": "envdb"}, "h:5432/envdb"),
         ("postgresql://h/", {"PGUSER": "bob"}, "h:5432/bob"),
         (None, {"PGHOST": "envhost", "PGPORT": "6000", "PGDATABASE": "d"}, "envhost:6000/d"),
-        (None, {"PGUSER": "bob"}, "localhost:5432/bob"),
-        (None, {}, "localhost:5432/postgres"),
+        # With nothing set, libpq's defaults: the local socket and a database named after
+        # the user (never a guessed "localhost:5432/postgres").
+        (None, {"PGUSER": "bob"}, "local socket, port 5432, database bob"),
+        (None, {}, f"local socket, port 5432, database {getpass.getuser()}"),
     ],
 )
 def test_describe_target_shows_host_port_database(
@@ -213,3 +217,36 @@ def test_describe_target_never_shows_the_password_of_odd_dsns(dsn: str) -> None:
 def test_describe_target_uses_host_query_parameter() -> None:
     described = describe_target("postgresql://user@/app?host=/var/run/postgresql&port=5433", {})
     assert described == "/var/run/postgresql:5433/app"
+
+
+# -- describe_connection: from the server, not from settings ----------------------------------
+
+
+async def test_describe_connection_asks_the_server(conn) -> None:  # type: ignore[no-untyped-def]
+    from pgqueuer.connection import describe_connection
+
+    row = await conn.fetchrow(
+        "SELECT host(inet_server_addr()) AS a, inet_server_port() AS p, "
+        "current_database() AS d, current_user AS u"
+    )
+    described = await describe_connection(conn)
+    assert described.endswith(f", database {row['d']}, user {row['u']}")
+    if row["a"]:
+        assert described.startswith(f"{row['a']}:{row['p']}, ")
+    else:
+        assert described.startswith("unix socket ")
+
+
+def test_describe_identity_over_a_socket_names_the_socket_file() -> None:
+    from pgqueuer.connection import describe_identity
+
+    row = {
+        "address": None,
+        "port": 5433,
+        "sockets": "/var/run/postgresql, /tmp",
+        "database": "root",
+        "username": "root",
+    }
+    assert describe_identity(row) == (
+        "unix socket /var/run/postgresql/.s.PGSQL.5433, database root, user root"
+    )

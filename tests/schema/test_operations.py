@@ -227,7 +227,9 @@ async def test_install_volatile_creates_unlogged_tables(conn, empty_schema):
 
 
 async def test_durability_on_missing_schema_says_install(conn, empty_schema):
-    with pytest.raises(SchemaNotInstalledError, match="pgq install"):
+    with pytest.raises(
+        SchemaNotInstalledError, match=f"pgq --schema {empty_schema} install.*pgqueuer-schema"
+    ):
         await schema.set_durability(conn, Names.create(schema=empty_schema), "volatile")
 
 

@@ -8,6 +8,7 @@ libpq variables itself (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PG
 
 from __future__ import annotations
 
+import getpass
 import math
 import os
 from collections.abc import Mapping
@@ -53,11 +54,17 @@ def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
 
 
 def describe_target(dsn: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """``host:port/database`` for messages; never includes a password."""
+    """``host:port/database`` of what a connection *would* reach, for messages about a
+    connection that failed; never includes a password.
+
+    Without settings, libpq's own defaults are named as libpq applies them: the local unix
+    socket, port 5432, and a database named after the user (PGUSER, else the login name).
+    Once connected, describe the server with :func:`describe_connection` instead.
+    """
     env = os.environ if environ is None else environ
-    host = env.get("PGHOST") or "localhost"
+    host = env.get("PGHOST")
     port = env.get("PGPORT") or "5432"
-    database = env.get("PGDATABASE") or env.get("PGUSER") or "postgres"
+    database = env.get("PGDATABASE") or env.get("PGUSER") or _login_name()
     if dsn:
         # Only a well-formed URI is described; anything else could put a password on screen.
         try:
@@ -71,7 +78,44 @@ def describe_target(dsn: str | None, environ: Mapping[str, str] | None = None) -
             return "the configured DSN"
         if parts.path.strip("/"):
             database = parts.path.strip("/")
+    if not host:
+        return f"local socket, port {port}, database {database}"
     return f"{host}:{port}/{database}"
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no entry for this uid (some containers)
+        return "postgres"
+
+
+def describe_identity(row: Mapping[str, object]) -> str:
+    """One line naming the server, database and user of a ``server_identity`` row."""
+    where = (
+        f"{row['address']}:{row['port']}"
+        if row["address"]
+        else f"unix socket {_first_socket_dir(str(row['sockets'] or ''))}/.s.PGSQL.{row['port']}"
+    )
+    return f"{where}, database {row['database']}, user {row['username']}"
+
+
+def _first_socket_dir(setting: str) -> str:
+    first = setting.split(",")[0].strip()
+    return first or "(unknown directory)"
+
+
+async def describe_connection(conn: asyncpg.Connection) -> str:
+    """Describe the server ``conn`` is connected to, asked from the server itself.
+
+    ``127.0.0.1:5432, database postgres, user postgres`` over TCP, or
+    ``unix socket /var/run/postgresql/.s.PGSQL.5432, database root, user root``.
+    """
+    from pgqueuer.sql import load_blocks
+
+    row = await conn.fetchrow(load_blocks("pgqueuer.sql", "connection.sql")["server_identity"])
+    assert row is not None
+    return describe_identity(dict(row))
 
 
 async def connect(

@@ -6,6 +6,10 @@ The library never prints: the CLI turns these into one line and an exit code.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgqueuer.names import Names
 
 
 class PgQueuerError(Exception):
@@ -29,6 +33,24 @@ class ConfigurationError(PgQueuerError, ValueError):
 
 class SchemaNotInstalledError(PgQueuerError):
     """The pgqueuer tables are not installed; run 'pgq install'."""
+
+    @classmethod
+    def for_names(cls, names: Names, detail: object = None) -> SchemaNotInstalledError:
+        """The one message for "not installed", naming both ways to install.
+
+        A worker may have only pgqueuer-core, so the ``pgq`` command (pgqueuer-cli) is not
+        the only way: ``Queries.install()`` needs pgqueuer-schema.
+        """
+        where = f" in schema {names.schema!r}" if names.schema else ""
+        flags = (f" --schema {names.schema}" if names.schema else "") + (
+            f" --prefix {names.prefix}" if names.prefix else ""
+        )
+        because = f" ({detail})" if detail else ""
+        return cls(
+            f"the pgqueuer tables are not installed{where}{because}; install them with "
+            f"'pgq{flags} install' (pip install pgqueuer-cli) or 'await queries.install()' "
+            "(pip install pgqueuer-schema)"
+        )
 
 
 class SchemaAlreadyInstalledError(PgQueuerError):

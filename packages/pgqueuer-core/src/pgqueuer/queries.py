@@ -180,13 +180,7 @@ class Queries:
         return rows
 
     def _missing(self, exc: BaseException) -> SchemaNotInstalledError:
-        where = f" in schema {self.names.schema!r}" if self.names.schema else ""
-        flag = f" --schema {self.names.schema}" if self.names.schema else ""
-        prefix = f" --prefix {self.names.prefix}" if self.names.prefix else ""
-        return SchemaNotInstalledError(
-            f"the pgqueuer tables are not installed{where} ({exc}); "
-            f"run 'pgq{flag}{prefix} install' first"
-        )
+        return SchemaNotInstalledError.for_names(self.names, exc)
 
     # -- producer ---------------------------------------------------------------------------
 

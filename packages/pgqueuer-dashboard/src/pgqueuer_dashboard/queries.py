@@ -57,11 +57,7 @@ class Dashboard:
             rows: list[Any] = await self.connection.fetch(self.sql[block], *args)
             return rows
         except (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError) as exc:
-            where = f" in schema {self.names.schema!r}" if self.names.schema else ""
-            raise SchemaNotInstalledError(
-                f"the pgqueuer tables are not installed{where} ({exc}); "
-                f"run 'pgq{self._flags()} install' first"
-            ) from exc
+            raise SchemaNotInstalledError.for_names(self.names, exc) from exc
         except asyncpg.UndefinedColumnError as exc:
             raise SchemaOutdatedError(
                 f"the pgqueuer tables predate the dashboard ({exc}); "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tabulate import tabulate, tabulate_formats
 
@@ -55,17 +56,58 @@ def _time(value: datetime | None, full: bool = False) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S" if full else "%H:%M:%S")
 
 
+# One order and one rendering of schedules for every view (`pgq schedules`, the dashboard).
+SCHEDULE_HEADERS = ["ID", "Entrypoint", "Expression", "Status", "Next run", "Last run"]
+NO_SCHEDULES = "No schedules."
+
+
+class ScheduleLike(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def entrypoint(self) -> str: ...
+    @property
+    def expression(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def next_run(self) -> datetime | None: ...
+    @property
+    def last_run(self) -> datetime | None: ...
+
+
+def schedule_rows(schedules: Iterable[ScheduleLike]) -> list[list[Any]]:
+    """Rows under SCHEDULE_HEADERS; a schedule that never ran shows "-" as its last run."""
+    return [
+        [
+            c.id,
+            c.entrypoint,
+            c.expression,
+            c.status,
+            _time(c.next_run, True),
+            _time(c.last_run, True),
+        ]
+        for c in schedules
+    ]
+
+
 def _short(text: str | None, width: int = _EXCEPTION_WIDTH) -> str:
     if not text:
         return ""
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def table(rows: list[list[Any]], headers: list[str], fmt: str) -> str:
+    """The one table rendering of every view (the dashboard's sections and the pgq commands):
+    cells as given (no number parsing, so ids and durations align the same everywhere)."""
+    return str(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
+
+
 def _section(title: str, rows: list[list[Any]], headers: list[str], none: str, fmt: str) -> str:
     heading = f"<h3>{title}</h3>" if fmt in _HTML else title
     if not rows:
         return f"{heading}\n{f'<p>{none}</p>' if fmt in _HTML else none}"
-    return f"{heading}\n{tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)}"
+    return f"{heading}\n{table(rows, headers, fmt)}"
 
 
 def render_text(snapshot: Snapshot, tablefmt: str = "pretty", *, where: str = "") -> str:
@@ -151,23 +193,7 @@ def render_text(snapshot: Snapshot, tablefmt: str = "pretty", *, where: str = ""
         )
     )
     parts.append(
-        _section(
-            "Schedules",
-            [
-                [
-                    c.id,
-                    c.entrypoint,
-                    c.expression,
-                    c.status,
-                    _time(c.next_run, True),
-                    _time(c.last_run, True),
-                ]
-                for c in s.schedules
-            ],
-            ["ID", "Entrypoint", "Expression", "Status", "Next run", "Last run"],
-            "No schedules.",
-            tablefmt,
-        )
+        _section("Schedules", schedule_rows(s.schedules), SCHEDULE_HEADERS, NO_SCHEDULES, tablefmt)
     )
     parts.append(
         _section(

@@ -178,9 +178,7 @@ async def durability_changes(
     level = Durability.parse(durability)
     catalog = await read_catalog(conn, names)
     if not catalog.tables:
-        raise SchemaNotInstalledError(
-            f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
-        )
+        raise SchemaNotInstalledError.for_names(names)
     differ = {f for f, t in catalog.tables.items() if t.logged != PERSISTENCE[level][f]}
     if not differ:
         return None
@@ -206,7 +204,5 @@ async def autovac(conn: asyncpg.Connection, names: Names, *, rollback: bool = Fa
     """Apply (or RESET) the autovacuum storage parameters for a high-churn queue."""
     async with schema_lock(conn, names):
         if not (await read_catalog(conn, names)).tables:
-            raise SchemaNotInstalledError(
-                f"PgQueuer is not installed ({names.describe()}); run 'pgq install' first"
-            )
+            raise SchemaNotInstalledError.for_names(names)
         await conn.execute(render.autovac_sql(names, rollback=rollback))

@@ -13,6 +13,7 @@ import click
 
 from pgqueuer_cli import envvars
 from pgqueuer_cli.commands.jobs import Duration, json_option
+from pgqueuer_cli.commands.options import Seconds
 from pgqueuer_cli.db import redact, run_db
 from pgqueuer_cli.settings import Settings
 
@@ -87,7 +88,7 @@ class _Screen:
 @click.option(
     "-i",
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     default=None,
     metavar="SECONDS",
     help="Redraw every SECONDS (in place on a terminal, as plain snapshots when piped), "
@@ -149,13 +150,19 @@ def dashboard(
       pgq dashboard --interval 2 --tail 10
       pgq dashboard --table-format github --json
     """
-    from pgqueuer.connection import connect, describe_target, resolve_dsn
+    from pgqueuer.connection import connect, describe_connection, resolve_dsn
     from pgqueuer_dashboard import Dashboard, as_dict, render_text
 
     dsn = resolve_dsn(settings.dsn)
-    where = describe_target(dsn)
-    if settings.names.schema:
-        where += f", schema {settings.names.schema}"
+    where = ""
+
+    async def locate(conn: asyncpg.Connection) -> None:
+        """Name the server from the connection actually made, never from guessed defaults."""
+        nonlocal where
+        where = await describe_connection(conn)
+        if settings.names.schema:
+            where += f", schema {settings.names.schema}"
+
     options: dict[str, Any] = {"tail": tail, "window": window, "stale_after": stale_after}
     screen = _Screen(as_json)
 
@@ -167,6 +174,7 @@ def dashboard(
             screen.frame(render_text(snap, table_format, where=where))
 
     async def once(conn: asyncpg.Connection) -> None:
+        await locate(conn)
         show(await Dashboard(conn, settings.names).snapshot(**options))
 
     async def live(conn: asyncpg.Connection) -> None:
@@ -175,6 +183,7 @@ def dashboard(
         refreshes = 0
         board = Dashboard(conn, settings.names)
         try:
+            await locate(conn)
             while max_refreshes is None or refreshes < max_refreshes:
                 try:
                     snap = await board.snapshot(**options)

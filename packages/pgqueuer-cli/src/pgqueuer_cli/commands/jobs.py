@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pgqueuer_cli.commands.options import Seconds
 from pgqueuer_cli.db import run_db
 from pgqueuer_cli.settings import Settings
 
@@ -34,11 +35,11 @@ def _queries(conn: asyncpg.Connection, settings: Settings) -> Queries:
 
 
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
-    from tabulate import tabulate
+    from pgqueuer_dashboard.render import table
 
     # PGQUEUER_TABLEFMT, then the legacy TABLEFMT; "pretty" is PgQueuer's default.
     fmt = next((os.environ[v] for v in TABLEFMT_ENV if os.environ.get(v)), "pretty")
-    return tabulate(rows, headers=headers, tablefmt=fmt)
+    return table(rows, headers, fmt)
 
 
 def _jsonable(value: Any) -> Any:
@@ -125,7 +126,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 )
 @click.option(
     "--delay",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=None,
     help="Run no earlier than this many seconds from now.",
 )
@@ -530,14 +531,12 @@ def schedules(settings: Settings, remove: tuple[str, ...], as_json: bool) -> Non
     if as_json:
         _print_json(found)
         return
+    from pgqueuer_dashboard.render import NO_SCHEDULES, SCHEDULE_HEADERS, schedule_rows
+
     if not found:
-        click.echo("No schedules.")
+        click.echo(NO_SCHEDULES)
         return
-    rows = [
-        [s.id, s.expression, s.entrypoint, s.status, _when(s.next_run), _when(s.last_run)]
-        for s in found
-    ]
-    click.echo(_table(rows, ["ID", "Expression", "Entrypoint", "Status", "Next run", "Last run"]))
+    click.echo(_table(schedule_rows(found), SCHEDULE_HEADERS))
 
 
 def asyncpg_errors() -> tuple[type[Exception], ...]:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import click
 
+from pgqueuer_cli.commands.options import Seconds
 from pgqueuer_cli.settings import Settings
 
 LOG_LEVELS = ["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"]
@@ -46,7 +47,7 @@ def setup_logging(level: str) -> None:
 
 
 def _seconds(minimum: float = 0.0) -> click.FloatRange:
-    return click.FloatRange(min=minimum)
+    return Seconds(min=minimum)
 
 
 @click.command()
@@ -74,7 +75,7 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
 )
 @click.option(
     "--heartbeat-timeout",
-    type=click.FloatRange(min=0.01),
+    type=Seconds(min=0.01),
     default=30.0,
     show_default=True,
     help="Seconds without a heartbeat after which another worker takes a job over.",

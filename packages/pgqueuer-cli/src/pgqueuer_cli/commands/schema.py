@@ -78,11 +78,15 @@ def uninstall(settings: Settings, dry_run: bool) -> None:
         click.echo(pgqueuer_schema.uninstall_sql(settings.names), nl=False)
         return
 
-    async def work(conn: asyncpg.Connection) -> None:
+    async def work(conn: asyncpg.Connection) -> bool:
+        present = await pgqueuer_schema.is_installed(conn, settings.names)
         await pgqueuer_schema.uninstall(conn, settings.names)
+        return present
 
-    run_db(settings, work)
-    _err("Uninstalled PgQueuer schema.")
+    if run_db(settings, work):
+        _err("Uninstalled PgQueuer schema.")
+    else:
+        _err(f"Nothing to uninstall: PgQueuer is not installed ({settings.names.describe()}).")
 
 
 @click.command()
@@ -136,7 +140,7 @@ def upgrade(settings: Settings, show_plan: bool, widen_id: bool, durability: str
                 "-- For a script that fits any database, use 'pgq sql upgrade'."
             )
             click.echo(plan.script(), nl=False)
-            _err(f"Would apply {len(plan.steps)} statements.")
+            _err(f"Would apply {statements(len(plan.steps))}.")
         if plan.drift:
             raise SystemExit(1)
         return
@@ -145,18 +149,29 @@ def upgrade(settings: Settings, show_plan: bool, widen_id: bool, durability: str
         if step.note:
             _err(f"Note: {step.note}")
 
-    async def work(conn: asyncpg.Connection) -> Plan:
-        return await pgqueuer_schema.upgrade(
+    async def work(conn: asyncpg.Connection) -> tuple[bool, Plan]:
+        fresh = not await pgqueuer_schema.is_installed(conn, settings.names)
+        plan = await pgqueuer_schema.upgrade(
             conn, settings.names, durability=level, widen_id=widen_id, on_step=on_step
         )
+        return fresh, plan
 
-    plan = run_db(settings, work)
+    fresh, plan = run_db(settings, work)
     for note in plan.notes:
         _err(f"Note: {note}")
     if plan.empty:
         _err("PgQueuer schema is already up to date.")
+    elif fresh:
+        _err(
+            f"Installed PgQueuer schema ({statements(len(plan.steps))}): nothing was installed "
+            f"({settings.names.describe()})."
+        )
     else:
-        _err(f"Applied {len(plan.steps)} statements.")
+        _err(f"Applied {statements(len(plan.steps))}.")
+
+
+def statements(n: int) -> str:
+    return f"{n} statement" if n == 1 else f"{n} statements"
 
 
 @click.command()
