@@ -156,6 +156,8 @@ def parse_params(inner: str) -> tuple[Param, ...]:
         head_default = _split_top(item, "=")
         head = head_default[0]
         default = "=".join(head_default[1:]).strip() if len(head_default) > 1 else None
+        if default == "PydanticUndefined":  # pydantic's marker for "required"
+            default = None
         name = _split_top(head, ":")[0].strip()
         if name.startswith("**"):
             params.append(Param(name[2:], inspect.Parameter.VAR_KEYWORD, None))

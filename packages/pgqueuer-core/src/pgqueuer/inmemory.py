@@ -21,6 +21,7 @@ from pgqueuer.db import Listener
 from pgqueuer.errors import DuplicateJobError, SchemaNotInstalledError
 from pgqueuer.models import Job, Log, LogStatistics, QueueStatistics, TracebackRecord
 from pgqueuer.names import Names
+from pgqueuer.tasks import DriverLifecycle
 from pgqueuer.queries import (
     Finished,
     _as_list,
@@ -42,12 +43,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class InMemoryDriver:
+class InMemoryDriver(DriverLifecycle):
     """Runs no SQL; NOTIFY goes straight to this process's listeners."""
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
-        self.shutdown = asyncio.Event()
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         raise NotImplementedError("the in-memory driver runs no SQL")

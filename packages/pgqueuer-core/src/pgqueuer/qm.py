@@ -48,6 +48,7 @@ from pgqueuer.models import (
     TracebackRecord,
     parse_event,
 )
+from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
 
@@ -80,7 +81,7 @@ class _Running:
     task: asyncio.Task[Finished]
 
 
-class QueueManager:
+class QueueManager(QueueManagerCompat):
     """Runs the handlers registered with :meth:`entrypoint` for jobs claimed from the queue."""
 
     def __init__(
@@ -88,8 +89,10 @@ class QueueManager:
         queries: Queries | InMemoryQueries,
         channel: str | None = None,
         resources: MutableMapping[str, Any] | None = None,
+        tracer: Any = None,
     ) -> None:
         self.queries = queries
+        self.tracer = tracer  # accepted for PgQueuer's signature; tracing is a later issue
         self.connection: Driver = queries.driver
         self.channel = channel or queries.names.channel
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources

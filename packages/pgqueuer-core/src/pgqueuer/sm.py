@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from croniter import croniter
-
+from pgqueuer.cron import next_tick, normalize_expression
 from pgqueuer.db import Driver
 from pgqueuer.executors import (
     AbstractScheduleExecutor,
+    ScheduleExecutor,
     ScheduleExecutorFactoryParameters,
     check_handler,
     wants_context,
@@ -43,24 +43,6 @@ logger = logging.getLogger("pgqueuer")
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 __all__ = ["ScheduleExecutor", "ScheduleQueries", "SchedulerManager", "normalize_expression"]
-
-
-def normalize_expression(expression: str) -> str:
-    """The expression with single spaces; ValueError when croniter cannot read it."""
-    if not isinstance(expression, str) or not expression.strip():
-        raise ValueError(f"invalid cron expression {expression!r}: it is empty")
-    normal = " ".join(expression.split())
-    if len(normal.split()) not in (5, 6) or not croniter.is_valid(normal):
-        raise ValueError(
-            f"invalid cron expression {expression!r}: use 5 fields (minute hour day month "
-            "weekday) or 6 (the 6th is seconds), e.g. '*/5 * * * *'"
-        )
-    return normal
-
-
-def next_tick(expression: str, after: datetime) -> datetime:
-    """The first time ``expression`` fires strictly after ``after`` (UTC)."""
-    return croniter(expression, after.astimezone(UTC)).get_next(datetime)
 
 
 class ScheduleQueries:
@@ -90,21 +72,6 @@ class ScheduleQueries:
         if entrypoints:
             gone += [r["id"] for r in await self.rows("delete_entrypoints", entrypoints)]
         return sorted(gone)
-
-
-class ScheduleExecutor(AbstractScheduleExecutor):
-    """Calls the scheduled function as ``f(schedule)`` or ``f(schedule, context)``."""
-
-    async def execute(self, schedule: Schedule, context: ScheduleContext) -> Any:
-        if self.parameters.accepts_context:
-            return await self.parameters.func(schedule, context)
-        return await self.parameters.func(schedule)
-
-    def get_next(self, after: datetime | None = None) -> datetime:
-        return next_tick(self.parameters.expression, after or datetime.now(UTC))
-
-    def next_in(self) -> timedelta:
-        return self.get_next() - datetime.now(UTC)
 
 
 @dataclass(frozen=True)
