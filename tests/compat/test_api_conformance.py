@@ -148,7 +148,9 @@ def parse_params(inner: str) -> tuple[Param, ...]:
         if not item:
             continue
         if item == "/":
-            params = [dataclasses.replace(p, kind=inspect.Parameter.POSITIONAL_ONLY) for p in params]
+            params = [
+                dataclasses.replace(p, kind=inspect.Parameter.POSITIONAL_ONLY) for p in params
+            ]
             continue
         if item == "*":
             kind = inspect.Parameter.KEYWORD_ONLY
@@ -348,7 +350,9 @@ def check(row: Row) -> list[str]:
     if row.kind in {"def", "async def", "async gen", "classmethod"}:
         if not callable(accessed):
             return [f"is a {type(accessed).__name__}, not callable"]
-        func = _unwrap(static.__func__ if isinstance(static, classmethod | staticmethod) else static)
+        func = _unwrap(
+            static.__func__ if isinstance(static, classmethod | staticmethod) else static
+        )
         if row.kind == "async def" and not inspect.iscoroutinefunction(func):
             return ["must be 'async def' (PgQueuer's callers await it)"]
         if row.kind == "async gen" and not inspect.isasyncgenfunction(func):
@@ -393,7 +397,9 @@ def test_the_listing_parses() -> None:
     assert job.params is not None
     assert {p.kind for p in job.params} == {inspect.Parameter.KEYWORD_ONLY}
     assert [p.name for p in job.params][-1] == "headers"  # past the lambda's repr in an annotation
-    enqueue = next(r for r in ROWS if r.module == "pgqueuer.queries" and r.name == "Queries.enqueue")
+    enqueue = next(
+        r for r in ROWS if r.module == "pgqueuer.queries" and r.name == "Queries.enqueue"
+    )
     assert enqueue.params is not None
     assert enqueue.params[-1] == Param("on_conflict", inspect.Parameter.KEYWORD_ONLY, "'raise'")
 

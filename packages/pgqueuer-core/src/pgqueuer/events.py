@@ -101,11 +101,15 @@ class AnyEvent(ModelMixin):
             raise ModelValidationError(f"AnyEvent: type must be one of {allowed}, got {kind!r}")
         return cls(root=event_cls.model_validate(obj))
 
-    def model_dump(self, **options: Any) -> dict[str, Any]:  # type: ignore[override]
+    def model_dump(self, **options: Any) -> dict[str, Any]:
         return self.root.model_dump(**options)
 
-    def model_dump_json(  # type: ignore[override]
-        self, *, indent: int | None = None, include: IncEx = None, exclude: IncEx = None,
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        include: IncEx = None,
+        exclude: IncEx = None,
         **options: Any,
     ) -> str:
         return self.root.model_dump_json(indent=indent, include=include, exclude=exclude, **options)
@@ -157,4 +161,3 @@ def parse_event(payload: str) -> Event | None:
             hid = None
         return HealthCheckEvent(**base, id=hid)
     return None
-

@@ -8,7 +8,6 @@ runs no SQL and delivers notifications in-process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,6 @@ from pgqueuer.db import Listener
 from pgqueuer.errors import DuplicateJobError, SchemaNotInstalledError
 from pgqueuer.models import Job, Log, LogStatistics, QueueStatistics, TracebackRecord
 from pgqueuer.names import Names
-from pgqueuer.tasks import DriverLifecycle
 from pgqueuer.queries import (
     Finished,
     _as_list,
@@ -32,6 +30,7 @@ from pgqueuer.queries import (
     _check_payload,
     _check_priority,
 )
+from pgqueuer.tasks import DriverLifecycle
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
 
 

@@ -33,7 +33,7 @@ class LogLevel(StrEnum):
 class ISOFormatter(logging.Formatter):
     """A formatter whose ``%(asctime)s`` is an ISO 8601 UTC timestamp."""
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
         return moment.strftime(datefmt) if datefmt else moment.isoformat()
 

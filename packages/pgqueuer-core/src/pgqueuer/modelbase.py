@@ -105,9 +105,7 @@ class ModelMixin:
             if exclude_defaults and info.default is not dataclasses.MISSING:
                 if value == info.default:
                     continue
-            out[name] = _dump(
-                value, mode, _sub(include, name), _sub(exclude, name), exclude_none
-            )
+            out[name] = _dump(value, mode, _sub(include, name), _sub(exclude, name), exclude_none)
         return out
 
     def model_dump_json(
@@ -156,21 +154,18 @@ class ModelMixin:
         """Build from a mapping or an object with the fields as attributes, coercing values."""
         if isinstance(obj, cls):
             return obj
-        if isinstance(obj, Mapping):
-            get = obj.get
-            has = obj.__contains__
-        elif isinstance(obj, (str, bytes, int, float, list, tuple)) or obj is None:
+        if isinstance(obj, (str, bytes, int, float, list, tuple)) or obj is None:
             raise ModelValidationError(
                 f"{cls.__name__}: expected a mapping or an object with attributes, got "
                 f"{type(obj).__name__}"
             )
-        else:
+        mapping = obj if isinstance(obj, Mapping) else None
 
-            def get(key: str, default: Any = None) -> Any:
-                return getattr(obj, key, default)
+        def get(key: str) -> Any:
+            return mapping[key] if mapping is not None else getattr(obj, key)
 
-            def has(key: str) -> bool:
-                return hasattr(obj, key)
+        def has(key: str) -> bool:
+            return key in mapping if mapping is not None else hasattr(obj, key)
 
         values: dict[str, Any] = {}
         for name, info in _fields(cls).items():
@@ -372,4 +367,3 @@ def coerce(value: Any, annotation: Any) -> Any:
     if isinstance(annotation, type):
         return _scalar(value, annotation)
     return value
-

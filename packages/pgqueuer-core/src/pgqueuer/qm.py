@@ -28,6 +28,7 @@ import asyncpg
 from pgqueuer.db import Driver, is_connection_error
 from pgqueuer.errors import (
     FailingListenerError,
+    InvalidOptionError,
     RetryRequested,
     SchemaNotInstalledError,
 )
@@ -148,12 +149,12 @@ class QueueManager(QueueManagerCompat):
                 f"entrypoint {name!r} is already registered: give each handler its own name"
             )
         if not isinstance(concurrency_limit, int) or concurrency_limit < 0:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"entrypoint({name!r}): concurrency_limit must be an int >= 0 (0 = unlimited), "
                 f"got {concurrency_limit!r}"
             )
         if on_failure not in ("delete", "hold"):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"entrypoint({name!r}): on_failure must be 'delete' or 'hold', got {on_failure!r}"
             )
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pgqueuer.errors import RetryRequested
 from pgqueuer.executors import AbstractEntrypointExecutor
 from pgqueuer.models import Context, Job, TracebackRecord
-from pgqueuer.types import JobId, QueueEntrypoint
+from pgqueuer.types import JOB_STATUS, JobId, QueueEntrypoint
 
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
@@ -142,7 +142,7 @@ class QueueManagerCompat:
             return
         logger.error("job %s (%s) failed: %s", job.id, job.entrypoint, exc, exc_info=exc)
         record = TracebackRecord.from_exception(exc, job.id, context)
-        status = "failed" if executor.parameters.on_failure == "hold" else "exception"
+        status: JOB_STATUS = "failed" if executor.parameters.on_failure == "hold" else "exception"
         if isinstance(jbuff, StatusBuffer):
             result = jbuff.add((job, status, record))
             if inspect.isawaitable(result):

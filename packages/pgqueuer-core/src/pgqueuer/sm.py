@@ -17,11 +17,12 @@ With no schedule registered, ``run()`` returns at once: it costs nothing to star
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pgqueuer.cron import next_tick, normalize_expression
@@ -102,6 +103,7 @@ class SchedulerManager:
         self.active_heartbeat_ids: set[int] = set()
         self._clean: set[str] = set()
         self._wake = asyncio.Event()
+        self._failure: BaseException | None = None  # bookkeeping of a run that failed
 
     def schedule(
         self,
@@ -165,6 +167,8 @@ class SchedulerManager:
         watch = asyncio.create_task(self._watch_shutdown())
         try:
             while not self.shutdown.is_set():
+                if self._failure is not None:
+                    raise self._failure  # a tick could not be recorded: the scheduler is broken
                 self._wake.clear()
                 rows = await self.queries.rows(
                     "claim_due", expressions, entrypoints, timedelta(seconds=stale)
@@ -172,7 +176,7 @@ class SchedulerManager:
                 for row in rows:
                     task = asyncio.create_task(self._fire(row))
                     running.add(task)
-                    task.add_done_callback(running.discard)
+                    task.add_done_callback(functools.partial(self._fired, running))
                 wait_rows = await self.queries.rows(
                     "next_wake", expressions, entrypoints, timedelta(seconds=stale)
                 )
@@ -189,6 +193,12 @@ class SchedulerManager:
             for task in (beat, watch):
                 task.cancel()
             await asyncio.gather(beat, watch, return_exceptions=True)
+
+    def _fired(self, running: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+        self._wake.set()
 
     async def _watch_shutdown(self) -> None:
         await self.shutdown.wait()
@@ -208,7 +218,6 @@ class SchedulerManager:
             # The next tick after now (the database's clock): missed ticks are not replayed.
             db_now = await self.queries.db_now()
             await self.queries.rows("set_queued", schedule.id, next_tick(key.expression, db_now))
-            self._wake.set()
 
     async def _beat(self, every: float) -> None:
         while True:
