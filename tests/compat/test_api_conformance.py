@@ -299,6 +299,8 @@ def compare(row: Row, ours: list[inspect.Parameter], field_names: tuple[str, ...
             problems.append(
                 f"positional parameter {index} is {mine.name!r}, PgQueuer's is {theirs.name!r}"
             )
+        elif mine.kind is P.POSITIONAL_ONLY and theirs.kind is not P.POSITIONAL_ONLY:
+            problems.append(f"{theirs.name!r} must also be accepted by keyword")
     for theirs in row.params or ():
         if theirs.kind is P.KEYWORD_ONLY:
             mine_kw = by_name.get(theirs.name)
@@ -420,6 +422,7 @@ def test_compare_reports_incompatible_signatures() -> None:
     assert compare(row, sig("(a, b=2, *, c='x')"), ())  # another default value
     assert compare(row, sig("(a, b=1)"), ())  # keyword missing
     assert compare(row, sig("(a, b=1, *, c='x', d)"), ())  # extra without default
+    assert compare(row, sig("(a, /, b=1, *, c='x')"), ())  # no longer by keyword
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if r.module in IN_SCOPE], ids=lambda r: r.id)
