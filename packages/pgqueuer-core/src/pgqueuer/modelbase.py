@@ -50,7 +50,10 @@ _FIELDS: dict[type, dict[str, FieldInfo]] = {}
 def _fields(cls: type) -> dict[str, FieldInfo]:
     found = _FIELDS.get(cls)
     if found is None:
-        hints = typing.get_type_hints(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError:  # an annotation imported only for type checkers: keep the text
+            hints = {f.name: f.type for f in dataclasses.fields(cls)}
         found = {}
         for f in dataclasses.fields(cls):
             if not f.init:
