@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 from urllib.parse import urlsplit
 
 import click
 
 from pgqueuer.connection import connect, describe_target, resolve_dsn
 from pgqueuer.errors import PgQueuerError
+from pgqueuer.factories import FactoryResultError
 from pgqueuer_cli.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,14 +39,53 @@ def redact(message: str, dsn: str | None) -> str:
     return message.replace(dsn, "<dsn>")
 
 
+@contextlib.asynccontextmanager
+async def factory_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """The connection of the Queries that ``--factory`` yields; its names become the settings'.
+
+    The factory's context stays open while the command runs and is closed afterwards.
+    """
+    from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
+    from pgqueuer.factories import load_factory, validate_factory_result
+    from pgqueuer.inmemory import InMemoryQueries
+    from pgqueuer.queries import Queries
+
+    assert settings.factory is not None
+    factory = load_factory(settings.factory)
+    async with validate_factory_result(factory()) as queries:
+        if not isinstance(queries, Queries | InMemoryQueries):
+            got = type(queries).__name__
+            raise FactoryResultError(
+                f"--factory {settings.factory} must yield a Queries, got {got}"
+            )
+        settings.names = queries.names
+        driver = queries.driver
+        if isinstance(driver, AsyncpgDriver):
+            yield driver.connection
+        elif isinstance(driver, AsyncpgPoolDriver):
+            async with driver.pool.acquire() as conn:
+                yield cast("asyncpg.Connection", conn)  # a proxy that forwards every call
+        else:
+            raise FactoryResultError(
+                f"--factory {settings.factory}: pgq commands need a Queries on an asyncpg "
+                f"driver (AsyncpgDriver or AsyncpgPoolDriver), got {type(driver).__name__}"
+            )
+
+
 def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Connect, run ``work``, close. Any failure becomes ``Error: ...`` and exit status 1."""
+    """Connect, run ``work``, close. Any failure becomes ``Error: ...`` and exit status 1.
+
+    With ``--factory``, the connection is the one of the Queries the factory yields.
+    """
     import asyncpg
 
     dsn = resolve_dsn(settings.dsn)
-    target = describe_target(dsn)
+    target = describe_target(dsn) if not settings.factory else f"factory {settings.factory}"
 
     async def main() -> T:
+        if settings.factory:
+            async with factory_connection(settings) as conn:
+                return await work(conn)
         conn = await connect(dsn)
         try:
             return await work(conn)

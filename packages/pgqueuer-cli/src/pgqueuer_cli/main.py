@@ -38,9 +38,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     default="",
     help="PostgreSQL schema for the objects. Empty: the connection's search_path.",
 )
+@click.option(
+    "--factory",
+    default=None,
+    metavar="MODULE:FN",
+    help="An async context manager factory that yields a Queries: commands use its "
+    "connection and object names instead of --pg-dsn, --schema and --prefix (as in PgQueuer).",
+)
 @click.version_option(package_name="pgqueuer-cli", prog_name="pgq")
 @click.pass_context
-def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str) -> None:
+def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str, factory: str | None) -> None:
     """pgq: install, operate and inspect a pgqueuer job queue in PostgreSQL.
 
     \b
@@ -56,7 +63,7 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str) -> None:
         names = Names.from_env(prefix=prefix, schema=schema)
     except InvalidIdentifierError as exc:
         raise click.UsageError(str(exc), ctx) from None
-    ctx.obj = Settings(dsn=pg_dsn or None, names=names)
+    ctx.obj = Settings(dsn=pg_dsn or None, names=names, factory=factory or None)
 
 
 def _register() -> None:

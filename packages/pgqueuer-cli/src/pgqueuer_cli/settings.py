@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pgqueuer.names import Names
 
 
-@dataclass(frozen=True)
+@dataclass
 class Settings:
     dsn: str | None  # --pg-dsn / PGDSN; None lets PGQUEUER_DSN and libpq variables decide
-    names: Names
+    names: Names  # replaced by the factory's Queries' names while a --factory command runs
+    factory: str | None = None  # --factory module:fn, yielding the Queries commands use

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from pgqueuer import _aliases
 from pgqueuer.applications import PgQueuer
 from pgqueuer.completion import CompletionWatcher
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
@@ -14,8 +15,11 @@ from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
+from pgqueuer.sm import SchedulerManager
 from pgqueuer.supervisor import run
 from pgqueuer.types import JobId, QueueExecutionMode
+
+_aliases.install()  # PgQueuer's deeper paths (pgqueuer.core.logconfig, ...): see _aliases.py
 
 try:
     __version__ = version("pgqueuer-core")
@@ -42,6 +46,7 @@ __all__ = [
     "QueueExecutionMode",
     "QueueManager",
     "RetryRequested",
+    "SchedulerManager",
     "__version__",
     "run",
 ]

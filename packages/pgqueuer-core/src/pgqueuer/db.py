@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import asyncpg
 
 from pgqueuer.errors import ConfigurationError
+from pgqueuer.tasks import DriverLifecycle, TaskManager
 
 logger = logging.getLogger("pgqueuer")
 
@@ -61,6 +62,12 @@ class Driver(Protocol):
     async def add_listener(self, channel: str, callback: Listener) -> None: ...
 
     async def notify(self, channel: str, payload: str) -> None: ...
+
+    @property
+    def shutdown(self) -> asyncio.Event: ...
+
+    @property
+    def tm(self) -> TaskManager: ...
 
     async def __aenter__(self) -> Any: ...
 
@@ -119,11 +126,10 @@ def _gone(proxy: Any) -> bool:
         return True
 
 
-class _ListenerMixin:
+class _ListenerMixin(DriverLifecycle):
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
         self._on_lost: list[Callable[[], object]] = []
-        self.shutdown = asyncio.Event()
 
     def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
         for callback in list(self._listeners.get(channel, ())):

@@ -100,3 +100,11 @@ class FailingListenerError(PgQueuerError):
 
 class ConnectionLostError(PgQueuerError):
     """The connection to PostgreSQL was lost."""
+
+
+class InvalidOptionError(PgQueuerError, ValueError, TypeError):
+    """An option has a value (or type) the call does not accept.
+
+    Both a ValueError and a TypeError: PgQueuer raises either for such misuse (a wrong value,
+    or a comparison that fails on a wrong type), so ``except`` clauses written for it still work.
+    """

@@ -9,9 +9,10 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, Union
 
+from pgqueuer.cron import next_tick
 from pgqueuer.errors import RetryRequested
 from pgqueuer.models import Context, Job, Schedule, ScheduleContext
 from pgqueuer.types import OnFailure
@@ -19,16 +20,31 @@ from pgqueuer.types import OnFailure
 __all__ = [
     "AbstractEntrypointExecutor",
     "AbstractScheduleExecutor",
+    "AsyncContextCrontab",
+    "AsyncContextEntrypoint",
+    "AsyncCrontab",
+    "AsyncEntrypoint",
     "DatabaseRetryEntrypointExecutor",
     "Entrypoint",
     "EntrypointExecutor",
     "EntrypointExecutorParameters",
+    "EntrypointTypeVar",
+    "ScheduleCrontab",
+    "ScheduleExecutor",
     "ScheduleExecutorFactoryParameters",
     "is_async_callable",
     "wants_context",
 ]
 
-Entrypoint = Callable[..., Awaitable[Any]]
+# The handler shapes, as PgQueuer names them: f(job), f(job, context), f(schedule), ...
+AsyncEntrypoint = Callable[[Job], Awaitable[None]]
+AsyncContextEntrypoint = Callable[[Job, Context], Awaitable[None]]
+Entrypoint = Union[AsyncEntrypoint, AsyncContextEntrypoint]  # noqa: UP007 - a runtime alias
+EntrypointTypeVar = TypeVar("EntrypointTypeVar", bound=Entrypoint)
+AsyncCrontab = Callable[[Schedule], Awaitable[None]]
+AsyncContextCrontab = Callable[[Schedule, ScheduleContext], Awaitable[None]]
+ScheduleCrontab = Union[AsyncCrontab, AsyncContextCrontab]  # noqa: UP007 - a runtime alias
+AnyHandler = Callable[..., Awaitable[Any]]  # what the executors call (either shape)
 
 
 def is_async_callable(obj: object) -> bool:
@@ -75,7 +91,7 @@ class EntrypointExecutorParameters:
     """What every entrypoint executor is built from."""
 
     concurrency_limit: int
-    func: Entrypoint
+    func: AnyHandler
     accepts_context: bool = False
     on_failure: OnFailure = "delete"
 
@@ -160,7 +176,27 @@ class ScheduleExecutorFactoryParameters:
 
 @dataclass
 class AbstractScheduleExecutor(ABC):
+    """Runs one tick of a schedule; ``get_next``/``next_in`` tell when the next one is."""
+
     parameters: ScheduleExecutorFactoryParameters
 
     @abstractmethod
     async def execute(self, schedule: Schedule, context: ScheduleContext) -> Any: ...
+
+    def get_next(self, after: datetime | None = None) -> datetime:
+        """The next tick (UTC) after ``after`` (default: now)."""
+        return next_tick(self.parameters.expression, after or datetime.now(UTC))
+
+    def next_in(self) -> timedelta:
+        """How long until the next tick."""
+        return self.get_next() - datetime.now(UTC)
+
+
+@dataclass
+class ScheduleExecutor(AbstractScheduleExecutor):
+    """Calls the scheduled function as ``f(schedule)`` or ``f(schedule, context)``."""
+
+    async def execute(self, schedule: Schedule, context: ScheduleContext) -> Any:
+        if self.parameters.accepts_context:
+            return await self.parameters.func(schedule, context)
+        return await self.parameters.func(schedule)

@@ -20,26 +20,40 @@ from typing import Any
 
 from pgqueuer.errors import PgQueuerError
 
-__all__ = ["FactoryError", "FactoryResultError", "enter", "load_factory", "validate_factory_result"]
+__all__ = [
+    "FactoryError",
+    "FactoryResultError",
+    "check_runnable",
+    "enter",
+    "load_factory",
+    "validate_factory_result",
+]
 
 
 class FactoryError(PgQueuerError, ValueError):
     """The factory named on the command line cannot be found or called."""
 
 
-class FactoryResultError(PgQueuerError, TypeError):
-    """The factory built something that cannot be run."""
+class FactoryResultError(PgQueuerError, TypeError, NotImplementedError):
+    """The factory built something that cannot be run.
+
+    PgQueuer raises TypeError for a factory result it cannot enter and NotImplementedError for
+    a yielded object that is not a manager; this error is both, so either ``except`` works.
+    """
 
 
 RUNNABLE = "a PgQueuer, QueueManager or SchedulerManager"
 
 
-def load_factory(path: str) -> Callable[..., Any]:
-    """``"module:attr"`` (or ``"module.attr"``) to the callable it names.
+def load_factory(factory: str | Callable[..., Any]) -> Callable[..., Any]:
+    """``"module:attr"`` (or ``"module.attr"``) to the callable it names; a callable as is.
 
     The current directory is put on ``sys.path`` first, as ``python -m`` would, so a factory in
     the project being worked on is found without installing it.
     """
+    if callable(factory):
+        return factory
+    path = factory
     if not isinstance(path, str) or not path.strip():
         raise FactoryError("give the factory as module:function, e.g. myapp.worker:main")
     cwd = os.getcwd()
@@ -91,7 +105,7 @@ def _runnable_types() -> tuple[type, ...]:
     return tuple(types)
 
 
-def validate_factory_result(obj: object) -> Any:
+def check_runnable(obj: object) -> Any:
     """Return ``obj`` when it can be run, else raise FactoryResultError saying what it got."""
     if isinstance(obj, _runnable_types()):
         return obj
@@ -100,18 +114,46 @@ def validate_factory_result(obj: object) -> Any:
 
 
 @contextlib.asynccontextmanager
+async def _entered(result: object) -> AsyncIterator[Any]:
+    produced = await result if inspect.isawaitable(result) else result
+    if isinstance(produced, contextlib.AbstractAsyncContextManager):
+        async with produced as value:
+            yield value
+    elif isinstance(produced, contextlib.AbstractContextManager):
+        with produced as value:
+            yield value
+    else:
+        yield produced
+
+
+def validate_factory_result(result: object) -> contextlib.AbstractAsyncContextManager[Any]:
+    """What a factory call returned, as an async context manager to ``async with``.
+
+    An async context manager is returned as is. The other shapes this project accepts on
+    purpose (an awaitable, a sync context manager, a manager returned directly) are wrapped in
+    one. Anything else raises FactoryResultError (a TypeError, as in PgQueuer). The value the
+    context manager yields is checked by :func:`enter`.
+    """
+    if isinstance(result, contextlib.AbstractAsyncContextManager):
+        return result
+    if (
+        inspect.isawaitable(result)
+        or isinstance(result, contextlib.AbstractContextManager)
+        or isinstance(result, _runnable_types())
+    ):
+        return _entered(result)
+    got = "None (did the factory forget to return it?)" if result is None else type(result).__name__
+    raise FactoryResultError(
+        f"the factory must return an async context manager (e.g. @asynccontextmanager) or "
+        f"{RUNNABLE}, got {got}"
+    )
+
+
+@contextlib.asynccontextmanager
 async def enter(
     factory: Callable[..., Any], args: Sequence[str] | None = None
 ) -> AsyncIterator[Any]:
     """Call the factory and enter what it returns, whatever its shape; yield the manager."""
     produced = factory(list(args)) if args else factory()
-    if inspect.isawaitable(produced):
-        produced = await produced
-    if hasattr(produced, "__aenter__") and hasattr(produced, "__aexit__"):
-        async with produced as value:
-            yield validate_factory_result(value)
-    elif hasattr(produced, "__enter__") and hasattr(produced, "__exit__"):
-        with produced as value:
-            yield validate_factory_result(value)
-    else:
-        yield validate_factory_result(produced)
+    async with validate_factory_result(produced) as value:
+        yield check_runnable(value)

@@ -8,7 +8,6 @@ runs no SQL and delivers notifications in-process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from pgqueuer.queries import (
     _check_payload,
     _check_priority,
 )
+from pgqueuer.tasks import DriverLifecycle
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
 
 
@@ -42,12 +42,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class InMemoryDriver:
+class InMemoryDriver(DriverLifecycle):
     """Runs no SQL; NOTIFY goes straight to this process's listeners."""
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
-        self.shutdown = asyncio.Event()
 
     async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
         raise NotImplementedError("the in-memory driver runs no SQL")

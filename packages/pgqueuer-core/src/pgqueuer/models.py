@@ -1,4 +1,8 @@
-"""Jobs, log entries, contexts and events: plain dataclasses, cheap to build per job."""
+"""Jobs, log entries, contexts and events: plain slots dataclasses, cheap to build per job.
+
+Every model answers pydantic v2's calls (``model_dump``, ``model_validate``, ...) through
+:class:`pgqueuer.modelbase.ModelMixin`: new models add it as their base, one line.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,27 @@ import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, NamedTuple
 
 from pgqueuer.cancellation import CancelScope
+from pgqueuer.events import (
+    AnyEvent,
+    CancellationEvent,
+    Event,
+    EventKind,
+    HealthCheckEvent,
+    TableChangedEvent,
+    parse_event,
+)
+from pgqueuer.modelbase import FieldInfo, ModelMixin, ModelValidationError
 from pgqueuer.types import (
+    EVENT_TYPES,
     JOB_STATUS,
+    OPERATIONS,
     Channel,
     CronEntrypoint,
     CronExpression,
+    HealthCheckId,
     JobId,
     QueueEntrypoint,
     QueueExecutionMode,
@@ -25,19 +42,29 @@ from pgqueuer.types import (
 )
 
 __all__ = [
+    "EVENT_TYPES",
+    "JOB_STATUS",
+    "OPERATIONS",
     "ActiveWorker",
+    "AnyEvent",
     "Backlog",
     "CancellationEvent",
     "Channel",
     "Context",
     "CronEntrypoint",
     "CronExpression",
+    "CronExpressionEntrypoint",
     "Event",
+    "EventKind",
+    "FieldInfo",
     "HealthCheckEvent",
+    "HealthCheckId",
     "Job",
     "JobId",
     "Log",
     "LogStatistics",
+    "ModelMixin",
+    "ModelValidationError",
     "QueueEntrypoint",
     "QueueExecutionMode",
     "QueueManagerId",
@@ -65,7 +92,7 @@ def _headers(value: object) -> dict[str, Any] | None:
 
 
 @dataclass(slots=True)
-class Job:
+class Job(ModelMixin):
     """One row of the queue table, as a worker received it."""
 
     id: JobId
@@ -114,13 +141,9 @@ class Job:
     def otel_headers(self) -> dict[str, Any] | None:
         return self.header_section("otel")
 
-    def model_dump(self) -> dict[str, Any]:
-        """The fields as a dict (PgQueuer's models were pydantic; this keeps the call working)."""
-        return asdict(self)
-
 
 @dataclass(slots=True)
-class TracebackRecord:
+class TracebackRecord(ModelMixin):
     """What the log keeps about an exception (or a retry request) of one job."""
 
     job_id: int
@@ -151,9 +174,6 @@ class TracebackRecord:
         data["timestamp"] = self.timestamp.isoformat()
         return json.dumps(data, default=str)
 
-    def model_dump_json(self) -> str:
-        return self.to_json()
-
     @classmethod
     def from_json(cls, value: str | Mapping[str, Any]) -> TracebackRecord:
         data = dict(json.loads(value) if isinstance(value, str) else value)
@@ -164,7 +184,7 @@ class TracebackRecord:
 
 
 @dataclass(slots=True)
-class Log:
+class Log(ModelMixin):
     """One row of the log table: a job's terminal status (or a retry).
 
     ``picked_at`` is when the logged attempt was claimed and ``execute_after`` when the job had
@@ -213,7 +233,7 @@ class ScheduleContext:
 
 
 @dataclass(slots=True)
-class Schedule:
+class Schedule(ModelMixin):
     """One row of the schedules table."""
 
     id: ScheduleId
@@ -222,9 +242,9 @@ class Schedule:
     created: datetime
     updated: datetime
     next_run: datetime
-    last_run: datetime | None
-    status: JOB_STATUS
-    entrypoint: str
+    last_run: datetime | None = None
+    status: JOB_STATUS = "queued"
+    entrypoint: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Schedule:
@@ -232,7 +252,7 @@ class Schedule:
 
 
 @dataclass(slots=True)
-class QueueStatistics:
+class QueueStatistics(ModelMixin):
     """How many jobs of one entrypoint, priority and status are in the queue table."""
 
     count: int
@@ -242,7 +262,7 @@ class QueueStatistics:
 
 
 @dataclass(slots=True)
-class LogStatistics:
+class LogStatistics(ModelMixin):
     """Terminal jobs per second, entrypoint, priority and status (the statistics table)."""
 
     count: int
@@ -253,7 +273,7 @@ class LogStatistics:
 
 
 @dataclass(slots=True)
-class StaleJob:
+class StaleJob(ModelMixin):
     """A picked job whose worker has not sent a heartbeat for a while."""
 
     id: int
@@ -265,7 +285,7 @@ class StaleJob:
 
 
 @dataclass(slots=True)
-class ActiveWorker:
+class ActiveWorker(ModelMixin):
     """A worker (queue manager) holding picked jobs."""
 
     queue_manager_id: uuid.UUID | None
@@ -276,7 +296,7 @@ class ActiveWorker:
 
 
 @dataclass(slots=True)
-class Backlog:
+class Backlog(ModelMixin):
     """Queued jobs of one entrypoint."""
 
     entrypoint: str
@@ -287,87 +307,14 @@ class Backlog:
     average_age_seconds: float
 
 
-# -- events (NOTIFY payloads) ----------------------------------------------------------------
+class CronExpressionEntrypoint(NamedTuple):
+    """A schedule's key: the entrypoint and its (normalised) cron expression."""
+
+    entrypoint: CronEntrypoint
+    expression: CronExpression
 
 
-@dataclass(slots=True)
-class Event:
-    channel: str
-    sent_at: datetime
-    type: str
-    received_at: datetime
-
-
-@dataclass(slots=True)
-class TableChangedEvent(Event):
-    """Jobs became claimable (insert, retry, release) or a concurrency seat was freed."""
-
-    operation: str = ""
-    table: str = ""
-    schema: str | None = None
-    # entrypoint -> number of jobs (a lower bound); None means "any entrypoint"
-    entrypoints: dict[str, int] | None = None
-
-
-@dataclass(slots=True)
-class CancellationEvent(Event):
-    ids: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class HealthCheckEvent(Event):
-    id: uuid.UUID | None = None
-
-
-def _timestamp(value: object, default: datetime) -> datetime:
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return default
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return default
-
-
-EventKind = Literal["table_changed_event", "cancellation_event", "health_check_event"]
-
-
-def parse_event(payload: str) -> Event | None:
-    """The event a NOTIFY payload describes, or None when it is not one of ours."""
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    now = datetime.now(UTC)
-    base: dict[str, Any] = {
-        "channel": str(data.get("channel", "")),
-        "sent_at": _timestamp(data.get("sent_at"), now),
-        "type": str(data.get("type", "")),
-        "received_at": now,
-    }
-    kind = data.get("type")
-    if kind == "table_changed_event":
-        eps = data.get("entrypoints")
-        return TableChangedEvent(
-            **base,
-            operation=str(data.get("operation", "")),
-            table=str(data.get("table", "")),
-            schema=data.get("schema"),
-            entrypoints={str(k): int(v) for k, v in eps.items()} if isinstance(eps, dict) else None,
-        )
-    if kind == "cancellation_event":
-        ids = data.get("ids") or []
-        return CancellationEvent(**base, ids=[int(i) for i in ids if isinstance(i, int)])
-    if kind == "health_check_event":
-        raw = data.get("id")
-        try:
-            hid = uuid.UUID(str(raw)) if raw else None
-        except ValueError:
-            hid = None
-        return HealthCheckEvent(**base, id=hid)
-    return None
+# -- events (NOTIFY payloads): in pgqueuer.events, importable from here as in PgQueuer ------
 
 
 def as_interval(value: timedelta | float | int | None) -> timedelta:

@@ -28,6 +28,7 @@ import asyncpg
 from pgqueuer.db import Driver, is_connection_error
 from pgqueuer.errors import (
     FailingListenerError,
+    InvalidOptionError,
     RetryRequested,
     SchemaNotInstalledError,
 )
@@ -48,6 +49,7 @@ from pgqueuer.models import (
     TracebackRecord,
     parse_event,
 )
+from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
 
@@ -80,7 +82,7 @@ class _Running:
     task: asyncio.Task[Finished]
 
 
-class QueueManager:
+class QueueManager(QueueManagerCompat):
     """Runs the handlers registered with :meth:`entrypoint` for jobs claimed from the queue."""
 
     def __init__(
@@ -88,8 +90,10 @@ class QueueManager:
         queries: Queries | InMemoryQueries,
         channel: str | None = None,
         resources: MutableMapping[str, Any] | None = None,
+        tracer: Any = None,
     ) -> None:
         self.queries = queries
+        self.tracer = tracer  # accepted for PgQueuer's signature; tracing is a later issue
         self.connection: Driver = queries.driver
         self.channel = channel or queries.names.channel
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources
@@ -145,12 +149,12 @@ class QueueManager:
                 f"entrypoint {name!r} is already registered: give each handler its own name"
             )
         if not isinstance(concurrency_limit, int) or concurrency_limit < 0:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"entrypoint({name!r}): concurrency_limit must be an int >= 0 (0 = unlimited), "
                 f"got {concurrency_limit!r}"
             )
         if on_failure not in ("delete", "hold"):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"entrypoint({name!r}): on_failure must be 'delete' or 'hold', got {on_failure!r}"
             )
 

@@ -17,18 +17,19 @@ With no schedule registered, ``run()`` returns at once: it costs nothing to star
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from croniter import croniter
-
+from pgqueuer.cron import next_tick, normalize_expression
 from pgqueuer.db import Driver
 from pgqueuer.executors import (
     AbstractScheduleExecutor,
+    ScheduleExecutor,
     ScheduleExecutorFactoryParameters,
     check_handler,
     wants_context,
@@ -43,24 +44,6 @@ logger = logging.getLogger("pgqueuer")
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 __all__ = ["ScheduleExecutor", "ScheduleQueries", "SchedulerManager", "normalize_expression"]
-
-
-def normalize_expression(expression: str) -> str:
-    """The expression with single spaces; ValueError when croniter cannot read it."""
-    if not isinstance(expression, str) or not expression.strip():
-        raise ValueError(f"invalid cron expression {expression!r}: it is empty")
-    normal = " ".join(expression.split())
-    if len(normal.split()) not in (5, 6) or not croniter.is_valid(normal):
-        raise ValueError(
-            f"invalid cron expression {expression!r}: use 5 fields (minute hour day month "
-            "weekday) or 6 (the 6th is seconds), e.g. '*/5 * * * *'"
-        )
-    return normal
-
-
-def next_tick(expression: str, after: datetime) -> datetime:
-    """The first time ``expression`` fires strictly after ``after`` (UTC)."""
-    return croniter(expression, after.astimezone(UTC)).get_next(datetime)
 
 
 class ScheduleQueries:
@@ -92,21 +75,6 @@ class ScheduleQueries:
         return sorted(gone)
 
 
-class ScheduleExecutor(AbstractScheduleExecutor):
-    """Calls the scheduled function as ``f(schedule)`` or ``f(schedule, context)``."""
-
-    async def execute(self, schedule: Schedule, context: ScheduleContext) -> Any:
-        if self.parameters.accepts_context:
-            return await self.parameters.func(schedule, context)
-        return await self.parameters.func(schedule)
-
-    def get_next(self, after: datetime | None = None) -> datetime:
-        return next_tick(self.parameters.expression, after or datetime.now(UTC))
-
-    def next_in(self) -> timedelta:
-        return self.get_next() - datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class _Key:
     entrypoint: str
@@ -135,6 +103,7 @@ class SchedulerManager:
         self.active_heartbeat_ids: set[int] = set()
         self._clean: set[str] = set()
         self._wake = asyncio.Event()
+        self._failure: BaseException | None = None  # bookkeeping of a run that failed
 
     def schedule(
         self,
@@ -198,6 +167,8 @@ class SchedulerManager:
         watch = asyncio.create_task(self._watch_shutdown())
         try:
             while not self.shutdown.is_set():
+                if self._failure is not None:
+                    raise self._failure  # a tick could not be recorded: the scheduler is broken
                 self._wake.clear()
                 rows = await self.queries.rows(
                     "claim_due", expressions, entrypoints, timedelta(seconds=stale)
@@ -205,7 +176,7 @@ class SchedulerManager:
                 for row in rows:
                     task = asyncio.create_task(self._fire(row))
                     running.add(task)
-                    task.add_done_callback(running.discard)
+                    task.add_done_callback(functools.partial(self._fired, running))
                 wait_rows = await self.queries.rows(
                     "next_wake", expressions, entrypoints, timedelta(seconds=stale)
                 )
@@ -222,6 +193,12 @@ class SchedulerManager:
             for task in (beat, watch):
                 task.cancel()
             await asyncio.gather(beat, watch, return_exceptions=True)
+
+    def _fired(self, running: set[asyncio.Task[None]], task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+        self._wake.set()
 
     async def _watch_shutdown(self) -> None:
         await self.shutdown.wait()
@@ -241,7 +218,6 @@ class SchedulerManager:
             # The next tick after now (the database's clock): missed ticks are not replayed.
             db_now = await self.queries.db_now()
             await self.queries.rows("set_queued", schedule.id, next_tick(key.expression, db_now))
-            self._wake.set()
 
     async def _beat(self, every: float) -> None:
         while True:

@@ -63,3 +63,8 @@ ScheduleId = NewType("ScheduleId", int)
 CronEntrypoint = NewType("CronEntrypoint", str)
 CronExpression = NewType("CronExpression", str)
 Slot = NewType("Slot", int)
+HealthCheckId = NewType("HealthCheckId", uuid.UUID)
+
+# What NOTIFY payloads say: the event kinds, and the table operations a change event names.
+EVENT_TYPES = Literal["table_changed_event", "cancellation_event", "health_check_event"]
+OPERATIONS = Literal["insert", "update", "delete", "truncate"]
