@@ -38,6 +38,9 @@ from pgqueuer_schema import install_sql  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The contract suite's `backend` fixture (one test, every repository: SQL and in-memory).
+pytest_plugins = ["contract.contract_backend"]
+
 
 @dataclass(frozen=True)
 class Server:

@@ -273,9 +273,9 @@ class AsyncpgDriver(_ListenerMixin):
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
-        """The driver's connection for this block alone (other calls wait): SessionDriver."""
-        async with self.lock:
-            yield AsyncpgSession(self._conn)
+        """SessionDriver: the driver's one connection, each statement in turn with its other
+        calls (so the block may use the driver too, e.g. enqueue inside a schema lock)."""
+        yield self
 
     async def __aenter__(self) -> AsyncpgDriver:
         return self

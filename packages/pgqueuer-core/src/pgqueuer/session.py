@@ -10,10 +10,13 @@ To add the capability to a driver, give it::
 
     def session(self) -> contextlib.AbstractAsyncContextManager[Session]
 
-which, on entry, takes one connection for the caller alone (a pool acquires one; a driver over
-a single connection waits for its lock so no other call interleaves) and yields a
-:class:`Session` over it; on exit gives the connection back. The session must be in autocommit
-mode (no transaction open around the statements) and must stay usable after a statement fails.
+which, on entry, takes one connection for the block and yields a :class:`Session` over it; on
+exit gives the connection back. A pool driver acquires a connection of its own (and releases it);
+a driver over a single connection yields a session over that connection, each statement taking
+its turn with the driver's other calls (so code inside the block may still use the driver). The
+session must be in autocommit mode (no transaction open around the statements), must accept a
+multi-statement string in ``execute`` when there are no arguments, and must stay usable after a
+statement fails.
 """
 
 from __future__ import annotations
