@@ -30,6 +30,7 @@ from pgqueuer.queries import Queries
 
 BACKENDS = ["asyncpg", "asyncpg_pool", "memory"]
 
+
 @dataclass
 class Backend:
     """A repository to test, and how to do to its data what tests need besides its API."""
@@ -56,8 +57,6 @@ class Backend:
             ),
             by,
         )
-
-
 
 
 @pytest.fixture

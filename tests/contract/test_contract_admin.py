@@ -103,7 +103,8 @@ async def test_statistics_aggregate_each_log_row_once_and_clear(backend: Backend
     stats = await q.log_statistics(None, timedelta(hours=1))
     assert await q.unaggregated_log_count() == 0
     assert {(s.entrypoint, s.status): s.count for s in stats} == {
-        ("a", "successful"): 3, ("b", "successful"): 1
+        ("a", "successful"): 3,
+        ("b", "successful"): 1,
     }
     assert len(await q.log_statistics(1)) == 1
     await q.clear_statistics_log("a")

@@ -19,7 +19,9 @@ def eps(*names: str) -> dict[str, EntrypointExecutionParameter]:
 
 async def test_queue_age_counts_queued_and_due_jobs(backend: Backend) -> None:
     q = backend.queries
-    await q.enqueue(["a", "a", "b"], [None] * 3, 0, [timedelta(seconds=-30), timedelta(hours=1), None])
+    await q.enqueue(
+        ["a", "a", "b"], [None] * 3, 0, [timedelta(seconds=-30), timedelta(hours=1), None]
+    )
     ages = {s.entrypoint: s for s in await q.queue_age()}
     assert set(ages) == {"a", "b"}
     assert (ages["a"].queued, ages["a"].due) == (2, 1) and ages["a"].oldest_due is not None
@@ -38,7 +40,8 @@ async def test_durations_and_throughput_of_ended_jobs(backend: Backend) -> None:
     assert 0 <= a.p50 <= a.p95 <= a.p99 <= a.max < 60 and 0 <= a.wait_p50 <= a.wait_p95
     summary = {(s.entrypoint, s.status): s for s in await q.throughput_summary(timedelta(hours=1))}
     assert {k: s.count for k, s in summary.items()} == {
-        ("a", "successful"): 3, ("b", "exception"): 1
+        ("a", "successful"): 3,
+        ("b", "exception"): 1,
     }
     assert summary[("a", "successful")].per_second == 3 / 3600
     assert sum(s.count for s in await q.throughput_summary()) == 4  # no window: all kept
@@ -79,14 +82,15 @@ async def test_active_workers_list_who_holds_jobs(backend: Backend) -> None:
     workers = {w.queue_manager_id: w for w in await q.active_workers()}
     assert (workers[ME].jobs, workers[ME].entrypoints) == (2, ["a"])
     assert (workers[other].jobs, workers[other].entrypoints) == (1, ["b"])
-    assert [w.queue_manager_id for w in await q.active_workers()][0] == ME  # busiest first
+    assert (await q.active_workers())[0].queue_manager_id == ME  # busiest first
 
 
 async def test_schema_info_lists_the_four_tables(backend: Backend) -> None:
     info = await backend.queries.schema_info()
     n = backend.queries.names
-    bare = [n.bare(t) for t in (n.queue_table, n.queue_table_log, n.statistics_table,
-                                n.schedules_table)]
+    bare = [
+        n.bare(t) for t in (n.queue_table, n.queue_table_log, n.statistics_table, n.schedules_table)
+    ]
     assert [t.name for t in info] == bare
     # In memory nothing survives a restart: its tables report as not logged.
     assert all(t.logged is not backend.memory for t in info)

@@ -36,8 +36,11 @@ async def test_enqueue_returns_ids_in_input_order_and_keeps_what_was_given(
     assert jobs[0].headers == {"trace": "x"} and jobs[1].headers is None
     assert all(j.status == "queued" and j.attempts == 0 for j in jobs)
     sizes = {(s.entrypoint, s.priority, s.status): s.count for s in await q.queue_size()}
-    assert sizes == {("fetch", 0, "queued"): 1, ("x", 1, "queued"): 1, **{
-        ("y", 2, "queued"): 1, ("z", 3, "queued"): 1}}
+    assert sizes == {
+        ("fetch", 0, "queued"): 1,
+        ("x", 1, "queued"): 1,
+        **{("y", 2, "queued"): 1, ("z", 3, "queued"): 1},
+    }
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,7 @@ async def test_enqueue_returns_ids_in_input_order_and_keeps_what_was_given(
         ({"entrypoint": "a", "payload": "text"}, TypeError, "payload.encode()"),
         ({"entrypoint": ["a", "b"], "payload": [b"1"]}, ValueError, "same length"),
         ({"entrypoint": "a", "priority": 2**31}, ValueError, "priority"),
+        ({"entrypoint": "a", "priority": "high"}, TypeError, "priority"),
         ({"entrypoint": "", "payload": None}, TypeError, "entrypoint"),
         ({"entrypoint": "a", "execute_after": "soon"}, TypeError, "execute_after"),
         ({"entrypoint": "a", "headers": {"x": object()}}, TypeError, "JSON"),
@@ -78,7 +82,9 @@ async def test_dedupe_raise_skip_and_update_priority(backend: Backend) -> None:
     job = await q.queue_job_by_id(first)
     assert job is not None and job.priority == 9
     with pytest.raises(ValueError, match="distinct"):
-        await q.enqueue(["a", "a"], [None, None], dedupe_key=["d", "d"], on_conflict="update_priority")
+        await q.enqueue(
+            ["a", "a"], [None, None], dedupe_key=["d", "d"], on_conflict="update_priority"
+        )
 
 
 async def test_a_held_jobs_key_can_be_used_again(backend: Backend) -> None:
@@ -130,8 +136,11 @@ async def test_outcomes_delete_hold_retry_and_log(backend: Backend) -> None:
     jobs = {j.id: j for j in await q.dequeue(4, eps(a=0), ME)}
     tb = TracebackRecord.from_exception(ValueError("boom"), ids[1])
     await q.log_jobs(
-        [(jobs[ids[0]], "successful", None), (jobs[ids[1]], "exception", tb),
-         (jobs[ids[2]], "failed", tb)]
+        [
+            (jobs[ids[0]], "successful", None),
+            (jobs[ids[1]], "exception", tb),
+            (jobs[ids[2]], "failed", tb),
+        ]
     )
     await q.retry_job(jobs[ids[3]], timedelta(minutes=5), tb)
     assert await q.queue_job_by_id(ids[0]) is None
@@ -141,7 +150,10 @@ async def test_outcomes_delete_hold_retry_and_log(backend: Backend) -> None:
     assert retried is not None and retried.status == "queued" and retried.attempts == 1
     assert await q.next_deferred_eta(["a"]) is not None  # the retry waits its delay
     assert dict(await q.job_status(ids)) == {
-        ids[0]: "successful", ids[1]: "exception", ids[2]: "failed", ids[3]: "queued"
+        ids[0]: "successful",
+        ids[1]: "exception",
+        ids[2]: "failed",
+        ids[3]: "queued",
     }
     log = {g.job_id: g for g in await q.queue_log()}
     assert log[ids[1]].traceback is not None
@@ -175,3 +187,38 @@ async def test_dequeue_with_heartbeat_timeout_repicks_stale_jobs_counting_attemp
     assert stale.id == job_id and stale.seconds_since_heartbeat >= 60
     await q.update_heartbeat([job_id])
     assert await q.stale_jobs(timedelta(seconds=30)) == []
+
+
+async def test_skip_within_one_batch_keeps_the_first_occurrence_of_a_key(backend: Backend) -> None:
+    got = await backend.queries.enqueue(
+        ["a"] * 3, [None] * 3, dedupe_key=["k", "k", None], on_conflict="skip"
+    )
+    assert got[0] is not None and got[1] is None and got[2] is not None and got[0] < got[2]
+
+
+async def test_release_puts_a_job_back_unchanged_and_logs_nothing(backend: Backend) -> None:
+    q = backend.queries
+    (job_id,) = await q.enqueue("a", None)
+    await q.dequeue(1, eps(a=0), ME)
+    await q.finish_and_claim([Finished(job_id, "release")], ME, [], [], 0)
+    job = await q.queue_job_by_id(job_id)
+    assert job is not None and (job.status, job.attempts, job.queue_manager_id) == (
+        "queued",
+        0,
+        None,
+    )
+    assert await q.queue_log() == [] and await q.eligible_queued_work(["a"]) == 1
+
+
+async def test_rescue_counts_attempts_and_holds_after_the_maximum(backend: Backend) -> None:
+    q = backend.queries
+    (job_id,) = await q.enqueue("a", None)
+    for expected in ("queued", "queued", "failed"):
+        await q.dequeue(1, eps(a=0), ME)
+        assert await q.rescue_stale(["a"], timedelta(seconds=30), 3) == []  # still beating
+        await backend.age_heartbeats(timedelta(minutes=1))
+        assert await q.rescue_stale(["a"], timedelta(seconds=30), 3) == [(job_id, expected)]
+    (held,) = await q.list_failed_jobs()
+    assert held.attempts == 3 and await q.job_status([job_id]) == [(job_id, "failed")]
+    (log,) = [g for g in await q.queue_log() if g.status == "failed"]
+    assert log.traceback is not None and log.traceback.exception_type == "WorkerLost"

@@ -37,7 +37,10 @@ async def test_probes_of_missing_objects_say_no_except_in_memory(backend: Backen
     assert await q.has_table(f"{q.names.schema}.no_such_table") is expected
     assert await q.table_has_column(table, "no_such_column") is expected
     assert await q.table_has_index(table, "no_such_index") is expected
-    assert await q.has_user_defined_enum("no_such_label", q.names.qualify(q.names.queue_status_type)) is expected
+    assert (
+        await q.has_user_defined_enum("no_such_label", q.names.qualify(q.names.queue_status_type))
+        is expected
+    )
     assert await q.has_function("no_such_function") is expected
     assert await q.has_trigger("no_such_trigger") is expected
 
@@ -76,7 +79,9 @@ async def install_tune_uninstall(q: Queries) -> None:
     await q.alter_durability("balanced")
     logged = {t.name: t.logged for t in await q.schema_info()}
     assert logged == {
-        "pgqueuer": True, "pgqueuer_log": False, "pgqueuer_statistics": False,
+        "pgqueuer": True,
+        "pgqueuer_log": False,
+        "pgqueuer_statistics": False,
         "pgqueuer_schedules": True,
     }
     await q.alter_durability()  # PGQUEUER_DURABILITY unset: durable
