@@ -58,6 +58,21 @@ class Backend:
             by,
         )
 
+    async def age_log(self, by: timedelta) -> None:
+        """Make every log and statistics row ``by`` older (as if written that long ago)."""
+        if self.memory:
+            state = self.queries._state
+            for g in state.log:
+                g.created -= by
+            state.stats = {(k[0] - by, *k[1:]): n for k, n in state.stats.items()}
+            return
+        assert self.conn is not None
+        for sql in (
+            "UPDATE /*@queue_table_log*/pgqueuer_log SET created = created - $1::interval",
+            "UPDATE /*@statistics_table*/pgqueuer_statistics SET created = created - $1::interval",
+        ):
+            await self.conn.execute(self.queries.names.substitute(sql), by)
+
 
 @pytest.fixture
 async def pool_driver(dsn: str | None) -> AsyncIterator[AsyncpgPoolDriver]:

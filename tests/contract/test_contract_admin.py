@@ -115,3 +115,17 @@ async def test_statistics_aggregate_each_log_row_once_and_clear(backend: Backend
     assert {g.entrypoint for g in await q.queue_log()} == {"a"}
     await q.clear_queue_log()
     assert await q.queue_log() == [] and len(ids) == 4
+
+
+async def test_prune_deletes_old_aggregated_log_and_statistics_rows(backend: Backend) -> None:
+    q = backend.queries
+    await q.enqueue(["a"] * 3, [None] * 3)
+    await q.log_jobs([(j, "successful", None) for j in await q.dequeue(3, A, ME)])
+    await q.aggregate_logs()
+    await backend.age_log(timedelta(days=10))
+    (job_id,) = await q.enqueue("a", None)
+    await q.log_jobs([(j, "successful", None) for j in await q.dequeue(1, A, ME)])
+    # The new row is not aggregated yet: kept whatever its age; old ones go, statistics too.
+    assert await q.prune(timedelta(days=7)) == (3, 1)
+    assert [g.job_id for g in await q.queue_log()] == [job_id]
+    assert await q.prune(timedelta(days=7)) == (0, 0)

@@ -27,6 +27,9 @@ async def test_queue_age_counts_queued_and_due_jobs(backend: Backend) -> None:
     assert (ages["a"].queued, ages["a"].due) == (2, 1) and ages["a"].oldest_due is not None
     assert 29 <= ages["a"].oldest_wait_seconds < 60
     assert (ages["b"].queued, ages["b"].due) == (1, 1)
+    backlog = {b.entrypoint: b for b in await q.backlog()}
+    assert [b.entrypoint for b in await q.backlog()] == ["a", "b"]  # most queued first
+    assert (backlog["a"].queued, backlog["a"].due) == (2, 1)
 
 
 async def test_durations_and_throughput_of_ended_jobs(backend: Backend) -> None:

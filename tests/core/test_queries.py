@@ -154,31 +154,6 @@ async def test_aggregation_counts_each_log_row_once_even_when_run_concurrently(
     assert sum(s.count for s in stats if s.status == "successful") == 200
 
 
-async def test_prune_removes_old_log_and_statistics_rows(
-    conn: asyncpg.Connection, names: Names, queries: Queries
-) -> None:
-    me = uuid.uuid4()
-    ids = await queries.enqueue(["a"] * 3, [None] * 3)
-    await queries.finish_and_claim([], me, ["a"], [0], 3)
-    await queries.finish_and_claim([Finished(i, "successful") for i in ids], me, [], [], 0)
-    await queries.aggregate_logs()
-    await conn.execute(
-        names.substitute(
-            "UPDATE /*@queue_table_log*/pgqueuer_log "
-            "SET created = now() - interval '10 days' WHERE job_id = ANY($1)"
-        ),
-        ids[:2],
-    )
-    await conn.execute(
-        names.substitute(
-            "UPDATE /*@statistics_table*/pgqueuer_statistics "
-            "SET created = now() - interval '10 days'"
-        )
-    )
-    assert await queries.prune(timedelta(days=7)) == (2, 1)
-    assert len(await queries.queue_log()) == 1
-
-
 async def test_missing_schema_is_one_error_naming_pgq_install(conn: asyncpg.Connection) -> None:
     queries = Queries(AsyncpgDriver(conn), Names.create(schema="pgq_nowhere_to_be_found"))
     with pytest.raises(
