@@ -8,12 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-import asyncpg
-
 from pgqueuer.backends.args import entrypoint_set
 from pgqueuer.backends.sql_base import SqlBase
-from pgqueuer.backends.sql_queue import KEY_DETAIL
-from pgqueuer.errors import DuplicateJobError
+from pgqueuer.backends.sql_queue import duplicate_key, is_unique_violation
 from pgqueuer.models import Job, Log, LogStatistics, QueueStatistics
 from pgqueuer.types import JOB_STATUS, JobId
 
@@ -60,9 +57,10 @@ class SqlAdmin(SqlBase):
         """Queue held (failed) jobs again; return the ids that really were re-queued."""
         try:
             rows = await self._rows("requeue_failed", [int(i) for i in ids])
-        except asyncpg.UniqueViolationError as exc:
-            match = KEY_DETAIL.search(exc.detail or "")
-            raise DuplicateJobError(match.group(1) if match else None) from None
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise duplicate_key(exc, None) from None
         return [JobId(r["id"]) for r in rows]
 
     async def list_failed_jobs(

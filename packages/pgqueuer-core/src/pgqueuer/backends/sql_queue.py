@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-
 from pgqueuer.backends.args import (
     STALE_MAX_ATTEMPTS,
     EntrypointExecutionParameter,
@@ -27,6 +25,20 @@ KEY_DETAIL = re.compile(r"Key \(dedupe_key\)=\((.*)\) already exists", re.DOTALL
 def is_unique_violation(exc: BaseException) -> bool:
     """True for PostgreSQL's unique_violation (SQLSTATE 23505)."""
     return getattr(exc, "sqlstate", None) == "23505"
+
+
+def violation(exc: BaseException) -> tuple[str | None, str | None]:
+    """(constraint name, detail) of a server error, from asyncpg's or psycopg's exception."""
+    diag = getattr(exc, "diag", None)  # psycopg keeps them on .diag
+    if diag is not None:
+        return diag.constraint_name, diag.message_detail
+    return getattr(exc, "constraint_name", None), getattr(exc, "detail", None)
+
+
+def duplicate_key(exc: BaseException, fallback: str | list[str | None] | None) -> DuplicateJobError:
+    """The DuplicateJobError for a unique violation, naming the key the server reported."""
+    match = KEY_DETAIL.search(violation(exc)[1] or "")
+    return DuplicateJobError(match.group(1) if match else fallback)
 
 
 class SqlQueue(SqlBase):
@@ -63,12 +75,11 @@ class SqlQueue(SqlBase):
             rows = await self._rows(
                 block, b.priorities, b.entrypoints, b.payloads, b.delays, b.keys, b.headers
             )
-        except asyncpg.UniqueViolationError as exc:
+        except Exception as exc:
             dedupe_index = self.names.derived(self.names.queue_table, "_unique_dedupe_key")
-            if exc.constraint_name != dedupe_index:
+            if not is_unique_violation(exc) or violation(exc)[0] != dedupe_index:
                 raise
-            match = KEY_DETAIL.search(exc.detail or "")
-            raise DuplicateJobError(match.group(1) if match else b.keys) from None
+            raise duplicate_key(exc, b.keys) from None
         return self._map_ids(rows, b.keys, on_conflict)
 
     @staticmethod
@@ -148,8 +159,12 @@ class SqlQueue(SqlBase):
             await self.rescue_stale(names, heartbeat_timeout, max_attempts)
         try:
             return await self.finish_and_claim([], queue_manager_id, names, limits, batch_size)
-        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-            return []  # lost a seat race; the caller claims again
+        except Exception as exc:
+            # unique_violation on the seat index, or deadlock_detected: lost a seat race;
+            # the caller claims again
+            if getattr(exc, "sqlstate", None) in ("23505", "40P01"):
+                return []
+            raise
 
     async def log_jobs(
         self, job_status: Sequence[tuple[Job, JOB_STATUS, Any]], *, release: bool = False
