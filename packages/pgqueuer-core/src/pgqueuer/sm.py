@@ -73,7 +73,10 @@ def next_tick(expression: str, after: datetime) -> datetime:
 
 
 class ScheduleQueries:
-    """The scheduler's statements (``sql/schedules.sql``) for one set of names."""
+    """Raw access to ``sql/schedules.sql`` for one set of names (``pgq schedules``, tests).
+
+    The scheduler itself goes through its repository's schedule methods.
+    """
 
     def __init__(self, driver: Driver, names: Names) -> None:
         self.driver = driver
