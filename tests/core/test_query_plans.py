@@ -108,7 +108,7 @@ async def test_hot_statements_use_their_indexes_on_1m_rows(big_queue) -> None:
             # held rows only: the small partial index on them beats the primary key
             ("requeue_failed", ([1, 2],), "_held_idx"),
             # insight reads
-            ("queue_age", (100_000, 1000), "_ep_"),
+            ("queue_age", (10_000, 1000), "_ep_"),
             ("browse_queue", (50, 0, ["queued"], ["ep1"]), "_pkey"),
             ("queue_job_by_id", (1,), "_pkey"),
         ]:
@@ -159,10 +159,10 @@ async def test_insight_reads_of_the_log_use_its_indexes(big_log) -> None:
         log = names.bare(names.queue_table_log)
         hour = timedelta(hours=1)
         for block, args, index in [
-            ("job_durations", (hour, 200_000), "_created"),
-            ("throughput_summary", (hour, 200_000), "_created"),
-            ("throughput_timeseries", (hour, 200_000, 60.0), "_created"),
-            ("exception_logs", (100, 200_000), "_created"),
+            ("job_durations", (hour, 20_000), "_created"),
+            ("throughput_summary", (hour, 50_000), "_created"),
+            ("throughput_timeseries", (hour, 50_000, 60.0), "_created"),
+            ("exception_logs", (100, 50_000), "_created"),
             ("job_log_history", (5, 100), "_job_id_status"),
             ("unaggregated_log_count", (1_000_000,), "_not_aggregated"),
         ]:

@@ -8,7 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pgqueuer.backends.memory_base import MemoryBase, now
-from pgqueuer.backends.sql_insights import bucket_seconds, window
+from pgqueuer.backends.sql_insights import (
+    COUNT_CAP,
+    DURATION_SAMPLE,
+    LOG_SAMPLE,
+    bucket_seconds,
+    window,
+)
 from pgqueuer.models import (
     ActiveWorker,
     Backlog,
@@ -34,9 +40,11 @@ def percentile(values: list[float], fraction: float) -> float:
 class MemoryInsights(MemoryBase):
     """Queue age, durations, throughput, workers, stale jobs, logs, one job, the tables."""
 
-    def _recent(self, last: timedelta | None) -> list[Log]:
+    def _recent(self, last: timedelta | None, sample: int) -> list[Log]:
+        """Log rows of the last ``last`` (None: all), at most the newest ``sample``."""
         since = now() - last if last is not None else None
-        return [g for g in self._state.log if since is None or g.created > since]
+        rows = [g for g in self._state.log if since is None or g.created > since]
+        return rows[-sample:] if sample > 0 else []
 
     async def stale_jobs(
         self, threshold: timedelta = timedelta(minutes=5), limit: int = 100
@@ -100,7 +108,7 @@ class MemoryInsights(MemoryBase):
         out.sort(key=lambda b: (-b.queued, b.entrypoint))
         return out
 
-    async def queue_age(self) -> list[QueueAgeStats]:
+    async def queue_age(self, *, count_cap: int = COUNT_CAP) -> list[QueueAgeStats]:
         at = now()
         out = []
         for b in await self.backlog():
@@ -110,13 +118,16 @@ class MemoryInsights(MemoryBase):
                 if r.job.status == "queued" and r.job.entrypoint == b.entrypoint
             )
             wait = max((at - oldest).total_seconds(), 0.0)
-            out.append(QueueAgeStats(b.entrypoint, b.queued, b.due, oldest, wait))
+            queued, due = min(b.queued, count_cap), min(b.due, count_cap)
+            out.append(QueueAgeStats(b.entrypoint, queued, due, oldest, wait))
         out.sort(key=lambda s: s.entrypoint)
         return out
 
-    async def job_duration_percentiles(self, last: timedelta) -> list[JobDurationStats]:
+    async def job_duration_percentiles(
+        self, last: timedelta, *, sample: int = DURATION_SAMPLE
+    ) -> list[JobDurationStats]:
         runs: dict[str, list[tuple[float, float]]] = {}
-        for g in self._recent(window(last, "job_duration_percentiles")):
+        for g in self._recent(window(last, "job_duration_percentiles"), sample):
             if g.picked_at is not None and g.execute_after is not None:
                 runs.setdefault(g.entrypoint, []).append(
                     (
@@ -142,11 +153,13 @@ class MemoryInsights(MemoryBase):
             )
         return out
 
-    async def throughput_summary(self, last: timedelta | None = None) -> list[ThroughputStats]:
-        logs = self._recent(window(last, "throughput_summary"))
+    async def throughput_summary(
+        self, last: timedelta | None = None, *, sample: int = LOG_SAMPLE
+    ) -> list[ThroughputStats]:
+        logs = self._recent(window(last, "throughput_summary"), sample)
         if not logs:
             return []
-        if last is None:
+        if last is None or len(logs) >= sample:
             seconds = max((now() - min(g.created for g in logs)).total_seconds(), 1.0)
         else:
             seconds = last.total_seconds()
@@ -159,11 +172,11 @@ class MemoryInsights(MemoryBase):
         ]
 
     async def throughput_timeseries(
-        self, last: timedelta, *, buckets: int = 60
+        self, last: timedelta, *, buckets: int = 60, sample: int = LOG_SAMPLE
     ) -> list[ThroughputBucket]:
         width = bucket_seconds(last, buckets)
         counts: dict[tuple[datetime, str, str], int] = {}
-        for g in self._recent(window(last, "throughput_timeseries")):
+        for g in self._recent(window(last, "throughput_timeseries"), sample):
             start = datetime.fromtimestamp(
                 math.floor(g.created.timestamp() / width) * width, tz=UTC
             )
@@ -174,8 +187,8 @@ class MemoryInsights(MemoryBase):
             for (start, ep, status), n in sorted(counts.items())
         ]
 
-    async def exception_logs(self, limit: int = 100) -> list[Log]:
-        raised = [g for g in self._state.log if g.status == "exception"]
+    async def exception_logs(self, limit: int = 100, *, sample: int = LOG_SAMPLE) -> list[Log]:
+        raised = [g for g in self._state.log[-sample:] if g.status == "exception"]
         return list(reversed(raised))[:limit]
 
     async def job_log_history(self, id: int, limit: int = 100) -> list[Log]:
