@@ -48,6 +48,9 @@ from localpg import LocalPostgres  # noqa: E402
 
 TEST_DATABASE = "pgqueuer_tests"
 
+# The contract suite's `backend` fixture (one test, every repository: SQL and in-memory).
+pytest_plugins = ["contract.contract_backend"]
+
 
 @dataclass(frozen=True)
 class Server:

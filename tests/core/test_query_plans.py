@@ -107,9 +107,67 @@ async def test_hot_statements_use_their_indexes_on_1m_rows(big_queue) -> None:
             ("cancel_jobs", ([1, 2], names.channel), "_pkey"),
             # held rows only: the small partial index on them beats the primary key
             ("requeue_failed", ([1, 2],), "_held_idx"),
+            # insight reads
+            ("queue_age", (10_000, 1000), "_ep_"),
+            ("browse_queue", (50, 0, ["queued"], ["ep1"]), "_pkey"),
+            ("queue_job_by_id", (1,), "_pkey"),
         ]:
             text = await plan(conn, sql[block], *args)
             assert f"Seq Scan on {table} " not in text + " ", f"{block}:\n{text}"
             assert f"{table}{index}" in text, f"{block}:\n{text}"
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def big_log(server) -> AsyncIterator[tuple[str | None, Names]]:
+    from conftest import unique_schema
+
+    from pgqueuer_schema import install_sql
+
+    conn = await asyncpg.connect(server.dsn)
+    names = Names.create(schema=unique_schema("logplans"))
+    try:
+        await conn.execute(install_sql(names))
+        await conn.execute(
+            names.substitute(
+                "INSERT INTO /*@queue_table_log*/pgqueuer_log (created, job_id, status, priority, "
+                "entrypoint, aggregated, picked_at, execute_after) "
+                "SELECT now() - make_interval(secs => i), i, "
+                "CASE WHEN i % 100 = 0 THEN 'exception' ELSE 'successful' END::"
+                "/*@queue_status_type*/pgqueuer_status, 0, 'ep' || (i % 4), i > 1000, "
+                "now() - make_interval(secs => i + 1), now() - make_interval(secs => i + 2) "
+                "FROM generate_series(1, $1) AS i"
+            ),
+            LOG_ROWS,
+        )
+        await conn.execute(names.substitute("VACUUM ANALYZE /*@queue_table_log*/pgqueuer_log"))
+        yield server.dsn, names
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{names.schema}" CASCADE')
+        await conn.close()
+
+
+LOG_ROWS = 300_000
+
+
+async def test_insight_reads_of_the_log_use_its_indexes(big_log) -> None:
+    dsn, names = big_log
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = Queries(AsyncpgDriver(conn), names).sql
+        log = names.bare(names.queue_table_log)
+        hour = timedelta(hours=1)
+        for block, args, index in [
+            ("job_durations", (hour, 20_000), "_created"),
+            ("throughput_summary", (hour, 50_000), "_created"),
+            ("throughput_timeseries", (hour, 50_000, 60.0), "_created"),
+            ("exception_logs", (100, 50_000), "_created"),
+            ("job_log_history", (5, 100), "_job_id_status"),
+            ("unaggregated_log_count", (1_000_000,), "_not_aggregated"),
+        ]:
+            text = await plan(conn, sql[block], *args)
+            assert f"Seq Scan on {log} " not in text + " ", f"{block}:\n{text}"
+            assert f"{log}{index}" in text, f"{block}:\n{text}"
     finally:
         await conn.close()

@@ -50,7 +50,7 @@ class PgQueuer:
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources
         self.qm = QueueManager(self.queries, self.channel, self.resources)
         self.shutdown: asyncio.Event = self.qm.shutdown
-        self.sm = SchedulerManager(self.queries.driver, self.resources, names=self.queries.names)
+        self.sm = SchedulerManager(self.queries, self.resources)
         self.sm.shutdown = self.shutdown
 
     @classmethod

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 
 from pgqueuer.errors import ConfigurationError
+from pgqueuer.session import AsyncpgSession, Session
 from pgqueuer.tasks import DriverLifecycle, TaskManager
 
 logger = logging.getLogger("pgqueuer")
@@ -275,6 +277,12 @@ class AsyncpgDriver(_ListenerMixin):
         conn = self._conn
         return lambda: clone_connection(conn)
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        """SessionDriver: the driver's one connection, each statement in turn with its other
+        calls (so the block may use the driver too, e.g. enqueue inside a schema lock)."""
+        yield self
+
     async def __aenter__(self) -> AsyncpgDriver:
         return self
 
@@ -378,6 +386,12 @@ class AsyncpgPoolDriver(_ListenerMixin):
                 await self._pool.release(conn, timeout=5)
         except Exception:  # the pool replaces a broken connection itself
             logger.debug("releasing the LISTEN connection failed", exc_info=True)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        """One connection of the pool for this block: SessionDriver."""
+        async with self._pool.acquire() as conn:
+            yield AsyncpgSession(conn)
 
     async def connect_factory(self) -> Callable[[], Awaitable[asyncpg.Connection]]:
         """How to open a separate connection to the pool's server, from any event loop."""

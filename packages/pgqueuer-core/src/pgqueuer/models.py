@@ -60,11 +60,13 @@ __all__ = [
     "HealthCheckEvent",
     "HealthCheckId",
     "Job",
+    "JobDurationStats",
     "JobId",
     "Log",
     "LogStatistics",
     "ModelMixin",
     "ModelValidationError",
+    "QueueAgeStats",
     "QueueEntrypoint",
     "QueueExecutionMode",
     "QueueManagerId",
@@ -75,6 +77,9 @@ __all__ = [
     "Slot",
     "StaleJob",
     "TableChangedEvent",
+    "TableInfo",
+    "ThroughputBucket",
+    "ThroughputStats",
     "TracebackRecord",
     "parse_event",
 ]
@@ -326,3 +331,65 @@ def as_interval(value: timedelta | float | int | None) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"execute_after must be a timedelta or seconds, got {value!r}")
     return timedelta(seconds=value)
+
+
+# -- insight models (what Queries' and InMemoryQueries' insight reads return) -------------------
+# Durations are float seconds. Each read is bounded (a time window and/or a row cap), so on a
+# large log a figure may come from the newest rows only; ``sampled`` says how many were read.
+
+
+@dataclass(slots=True)
+class QueueAgeStats(ModelMixin):
+    """Queued jobs of one entrypoint and how long the longest-waiting one has been due."""
+
+    entrypoint: str
+    queued: int  # counted up to the read's cap
+    due: int  # of those, due now (execute_after passed)
+    oldest_due: datetime | None  # the earliest execute_after of a queued job
+    oldest_wait_seconds: float  # now - oldest_due when that is past, else 0
+
+
+@dataclass(slots=True)
+class JobDurationStats(ModelMixin):
+    """Run time (claim to end) percentiles of one entrypoint's jobs that ended in a window."""
+
+    entrypoint: str
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    wait_p50: float  # time in queue (due to claimed), median
+    wait_p95: float
+
+
+@dataclass(slots=True)
+class ThroughputStats(ModelMixin):
+    """How many jobs of one entrypoint ended with one status in a window, and the rate."""
+
+    entrypoint: str
+    status: JOB_STATUS
+    count: int
+    window_seconds: float
+    per_second: float
+
+
+@dataclass(slots=True)
+class ThroughputBucket(ModelMixin):
+    """Jobs of one entrypoint and status that ended in one time bucket."""
+
+    start: datetime
+    entrypoint: str
+    status: JOB_STATUS
+    count: int
+
+
+@dataclass(slots=True)
+class TableInfo(ModelMixin):
+    """One of the installation's tables: persistence, estimated rows and size on disk."""
+
+    name: str
+    schema: str
+    logged: bool
+    estimated_rows: int
+    total_bytes: int

@@ -1,8 +1,8 @@
 """``SchedulerManager``: cron schedules that fire once per tick across every process.
 
 Each registered ``(entrypoint, expression)`` pair is a row of the schedules table. A scheduler
-claims due rows with ``FOR UPDATE SKIP LOCKED`` and marks them picked in the same statement, so
-exactly one process fires each tick however many run. The function runs in that process (as
+claims due rows (``fetch_schedule``: ``FOR UPDATE SKIP LOCKED`` and marked picked in the same
+statement), so exactly one process fires each tick however many run. The function runs in that process (as
 in PgQueuer), with a heartbeat; afterwards the row goes back to queued with ``last_run`` and the
 next tick as ``next_run``, computed from the database's clock.
 
@@ -12,6 +12,10 @@ replay every tick it missed. A schedule whose scheduler died (no heartbeat for
 ``stale_after``) is taken over by another one.
 
 With no schedule registered, ``run()`` returns at once: it costs nothing to start.
+
+The scheduler works through its repository's schedule methods (``insert_schedule``,
+``fetch_schedule``, ``update_schedule_heartbeat``, ``set_schedule_queued``, ``delete_schedule``),
+so it runs on ``Queries`` (any driver) and on ``InMemoryQueries`` (``PgQueuer.in_memory()``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pgqueuer.backends.memory_base import InMemoryDriver
+from pgqueuer.backends.memory_schedules import MemorySchedules
+from pgqueuer.backends.sql_schedules import SqlSchedules
 from pgqueuer.cron import next_tick, normalize_expression
 from pgqueuer.db import Driver
 from pgqueuer.executors import (
@@ -34,10 +40,14 @@ from pgqueuer.executors import (
     check_handler,
     wants_context,
 )
-from pgqueuer.models import Schedule, ScheduleContext
+from pgqueuer.models import CronExpressionEntrypoint, Schedule, ScheduleContext
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
 from pgqueuer.sql import load_blocks
+from pgqueuer.types import CronEntrypoint, CronExpression
+
+if TYPE_CHECKING:
+    from pgqueuer.inmemory import InMemoryQueries
 
 logger = logging.getLogger("pgqueuer")
 
@@ -47,7 +57,10 @@ __all__ = ["ScheduleExecutor", "ScheduleQueries", "SchedulerManager", "normalize
 
 
 class ScheduleQueries:
-    """The scheduler's statements (``sql/schedules.sql``) for one set of names."""
+    """Raw access to ``sql/schedules.sql`` for one set of names (``pgq schedules``, tests).
+
+    The scheduler itself goes through its repository's schedule methods.
+    """
 
     def __init__(self, driver: Driver, names: Names) -> None:
         self.driver = driver
@@ -75,34 +88,40 @@ class ScheduleQueries:
         return sorted(gone)
 
 
-@dataclass(frozen=True)
-class _Key:
-    entrypoint: str
-    expression: str
-
-
 class SchedulerManager:
-    """Runs functions registered with :meth:`schedule` on their cron expressions."""
+    """Runs functions registered with :meth:`schedule` on their cron expressions.
+
+    ``SchedulerManager(queries)`` (PgQueuer's form: a ``Queries`` or ``InMemoryQueries``), or
+    ``SchedulerManager(driver, names=...)``, which builds the repository for that driver.
+    """
 
     def __init__(
         self,
-        queries: Queries | Driver,
+        queries: Queries | InMemoryQueries | Driver,
         resources: MutableMapping[str, Any] | None = None,
         *,
         names: Names | None = None,
     ) -> None:
-        if isinstance(queries, Queries):
-            driver, names = queries.driver, names or queries.names
+        repository: Any
+        if isinstance(queries, SqlSchedules | MemorySchedules):
+            repository = queries
+            if names is not None and names != queries.names:
+                repository = type(queries)(queries.driver, names=names)  # type: ignore[arg-type]
+        elif isinstance(queries, InMemoryDriver):
+            from pgqueuer.inmemory import InMemoryQueries
+
+            repository = InMemoryQueries(queries, names=names)
         else:
-            driver = queries
-        self.names = names or Names.from_env()
-        self.queries = ScheduleQueries(driver, self.names)
+            repository = Queries(queries, names=names or Names.from_env())
+        self.queries: Queries | InMemoryQueries = repository
+        self.names = repository.names
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources
         self.shutdown = asyncio.Event()
-        self.registry: dict[_Key, AbstractScheduleExecutor] = {}
+        self.registry: dict[CronExpressionEntrypoint, AbstractScheduleExecutor] = {}
         self.active_heartbeat_ids: set[int] = set()
         self._clean: set[str] = set()
         self._wake = asyncio.Event()
+        self._skew = timedelta(0)  # database clock - this host's clock
         self._failure: BaseException | None = None  # bookkeeping of a run that failed
 
     def schedule(
@@ -118,7 +137,7 @@ class SchedulerManager:
         if not isinstance(entrypoint, str) or not entrypoint:
             raise TypeError(f"schedule entrypoint must be a non-empty str, got {entrypoint!r}")
         normal = normalize_expression(expression)
-        key = _Key(entrypoint, normal)
+        key = CronExpressionEntrypoint(CronEntrypoint(entrypoint), CronExpression(normal))
         if key in self.registry:
             raise RuntimeError(
                 f"schedule {entrypoint!r} with {normal!r} is already registered: register each "
@@ -145,42 +164,40 @@ class SchedulerManager:
 
         return register
 
+    def _delays(self, keys: list[CronExpressionEntrypoint]) -> dict[Any, timedelta]:
+        """Each pair's time until its next tick, on the database's clock."""
+        now = datetime.now(UTC) + self._skew
+        return {k: next_tick(str(k.expression), now) - now for k in keys}
+
     async def run(self, *, stale_after: timedelta = timedelta(seconds=30)) -> None:
         """Fire schedules until ``shutdown`` is set; a run in progress is let finish."""
         if not self.registry:
             return
-        stale = max(stale_after.total_seconds(), 0.5)
+        stale = timedelta(seconds=max(stale_after.total_seconds(), 0.5))
         keys = list(self.registry)
-        expressions = [k.expression for k in keys]
-        entrypoints = [k.entrypoint for k in keys]
-        now = await self.queries.db_now()
+        self._skew = await self.queries.db_now() - datetime.now(UTC)
         if self._clean:
-            await self.queries.rows("delete_entrypoints", sorted(self._clean))
-        await self.queries.rows(
-            "insert_schedules",
-            expressions,
-            entrypoints,
-            [next_tick(k.expression, now) for k in keys],
-        )
+            await self.queries.delete_schedule(set(), set(self._clean))
+        await self.queries.insert_schedule(self._delays(keys))
         running: set[asyncio.Task[None]] = set()
-        beat = asyncio.create_task(self._beat(stale / 3))
+        beat = asyncio.create_task(self._beat(stale.total_seconds() / 3))
         watch = asyncio.create_task(self._watch_shutdown())
         try:
             while not self.shutdown.is_set():
                 if self._failure is not None:
                     raise self._failure  # a tick could not be recorded: the scheduler is broken
                 self._wake.clear()
-                rows = await self.queries.rows(
-                    "claim_due", expressions, entrypoints, timedelta(seconds=stale)
-                )
-                for row in rows:
-                    task = asyncio.create_task(self._fire(row))
+                due = await self.queries.fetch_schedule(self._delays(keys), stale_after=stale)
+                for schedule in due:
+                    executor = self.registry[
+                        CronExpressionEntrypoint(
+                            CronEntrypoint(schedule.entrypoint), CronExpression(schedule.expression)
+                        )
+                    ]
+                    task = asyncio.create_task(self.dispatch(executor, schedule))
                     running.add(task)
                     task.add_done_callback(functools.partial(self._fired, running))
-                wait_rows = await self.queries.rows(
-                    "next_wake", expressions, entrypoints, timedelta(seconds=stale)
-                )
-                wait = wait_rows[0]["wait"] if wait_rows else None
+                wait = await self.queries.schedule_wake(keys, stale)
                 timeout = 60.0 if wait is None else min(max(wait, 0.0) + 0.005, 60.0)
                 try:
                     async with asyncio.timeout(timeout):
@@ -204,10 +221,12 @@ class SchedulerManager:
         await self.shutdown.wait()
         self._wake.set()
 
-    async def _fire(self, row: Mapping[str, Any]) -> None:
-        schedule = Schedule.from_row(row)
-        key = _Key(schedule.entrypoint, schedule.expression)
-        executor = self.registry[key]
+    async def dispatch(self, executor: AbstractScheduleExecutor, schedule: Schedule) -> None:
+        """Run one claimed schedule, with a heartbeat; then queue its next run.
+
+        A failure is logged, not raised: the schedule is queued again either way, for the
+        first tick after the run ended (the database's clock): missed ticks are not replayed.
+        """
         self.active_heartbeat_ids.add(schedule.id)
         try:
             await executor.execute(schedule, ScheduleContext(resources=self.resources))
@@ -215,15 +234,17 @@ class SchedulerManager:
             logger.exception("schedule %s (%s) failed", schedule.entrypoint, schedule.expression)
         finally:
             self.active_heartbeat_ids.discard(schedule.id)
-            # The next tick after now (the database's clock): missed ticks are not replayed.
             db_now = await self.queries.db_now()
-            await self.queries.rows("set_queued", schedule.id, next_tick(key.expression, db_now))
+            await self.queries.set_schedule_queued(
+                {schedule.id}, next_runs={schedule.id: next_tick(schedule.expression, db_now)}
+            )
+            self._wake.set()
 
     async def _beat(self, every: float) -> None:
         while True:
             await asyncio.sleep(every * random.uniform(0.8, 1.0))
             if self.active_heartbeat_ids:
                 try:
-                    await self.queries.rows("heartbeat", sorted(self.active_heartbeat_ids))
+                    await self.queries.update_schedule_heartbeat(set(self.active_heartbeat_ids))
                 except Exception as exc:
                     logger.warning("schedule heartbeat failed: %s", exc)

@@ -1,7 +1,8 @@
 """pgqueuer-schema: install, uninstall, upgrade, verify and tune the pgqueuer tables.
 
-Every operation is an async function over an asyncpg connection and a
-:class:`pgqueuer.names.Names`; the ``*_sql`` functions render the same SQL without connecting.
+Every operation is an async function over a connection (asyncpg, or any
+``pgqueuer.session.Session``) and a :class:`pgqueuer.names.Names`; the ``*_sql`` functions
+render the same SQL without connecting.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgqueuer.errors import ConfigurationError
 from pgqueuer.names import Names, quote_ident
+from pgqueuer.session import Session, as_session
 from pgqueuer.sql import load_blocks
 
 if TYPE_CHECKING:
@@ -97,10 +98,11 @@ class Resolver:
         return text
 
 
-async def current_schema(conn: asyncpg.Connection, names: Names) -> str:
+async def current_schema(conn: Session | asyncpg.Connection, names: Names) -> str:
     if names.schema:
         return names.schema
-    current = await conn.fetchval("SELECT current_schema()")
+    rows = await as_session(conn).fetch("SELECT current_schema() AS current")
+    current = rows[0]["current"]
     if current is None:
         raise ConfigurationError(
             "no schema given and the connection's search_path names no existing schema: "
@@ -109,8 +111,9 @@ async def current_schema(conn: asyncpg.Connection, names: Names) -> str:
     return str(current)
 
 
-async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
-    """Inspect everything the declaration covers."""
+async def read_catalog(target: Session | asyncpg.Connection, names: Names) -> Catalog:
+    """Inspect everything the declaration covers (over a Session or an asyncpg connection)."""
+    conn = as_session(target)
     res = Resolver(names, await current_schema(conn, names))
     fields = {f: getattr(names, f) for f in TABLE_FIELDS}
     schemas = [res.schema(n) for n in fields.values()]
@@ -121,8 +124,7 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
     all_schemas = sorted(
         {*schemas, res.schema(names.function), res.schema(names.queue_status_type)}
     )
-    row = await conn.fetchrow(_q("inspect_schema"), all_schemas)
-    assert row is not None
+    row = (await conn.fetch(_q("inspect_schema"), all_schemas))[0]
     existing = set(row["existing"])
 
     tables: dict[str, TableInfo] = {}
@@ -167,9 +169,10 @@ async def read_catalog(conn: asyncpg.Connection, names: Names) -> Catalog:
         )
     }
 
-    source = await conn.fetchval(
+    found = await conn.fetch(
         _q("inspect_function"), res.schema(names.function), names.bare(names.function)
     )
+    source = found[0]["source"] if found else None
     queue_schema = res.schema(names.queue_table)
     triggers = {
         r["name"]: _normalise_trigger(res.strip(r["definition"]), names)

@@ -1,4 +1,9 @@
-"""The schema operations over one asyncpg connection: what the pgq commands call."""
+"""The schema operations: what the pgq commands and ``Queries``' schema methods call.
+
+Each takes a :class:`pgqueuer.session.Session` (one connection held for the call, from any
+driver that implements ``pgqueuer.session.SessionDriver``) or an asyncpg connection, which is
+wrapped in one.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pgqueuer.errors import SchemaAlreadyInstalledError, SchemaNotInstalledError
 from pgqueuer.names import Names
+from pgqueuer.session import Session, as_session
 from pgqueuer.types import Durability
 from pgqueuer_schema import render
 from pgqueuer_schema.declaration import PERSISTENCE, declare
@@ -18,6 +24,8 @@ from pgqueuer_schema.plan import Plan, Step, infer_durability, plan_upgrade
 
 if TYPE_CHECKING:
     import asyncpg
+
+    Target = Session | asyncpg.Connection
 
 
 LOCK_POLL_SECONDS = 0.1
@@ -29,33 +37,44 @@ def lock_key(names: Names) -> int:
 
 
 @asynccontextmanager
-async def schema_lock(conn: asyncpg.Connection, names: Names) -> AsyncIterator[None]:
-    """Hold the installation's session advisory lock: DDL operations run one at a time."""
+async def schema_lock(target: Target, names: Names) -> AsyncIterator[None]:
+    """Hold the installation's session advisory lock: DDL operations run one at a time.
+
+    Re-entrant on one session (PostgreSQL counts a session's advisory locks), so an operation
+    run inside ``schema_lock`` on the same session does not wait for itself.
+    """
+    conn = as_session(target)
     key = lock_key(names)
     # Poll with pg_try_advisory_lock instead of blocking in pg_advisory_lock: a session blocked
     # inside a statement is an open transaction, and CREATE INDEX CONCURRENTLY in the session
     # holding the lock would wait for it -- a deadlock between two upgrades.
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):  # noqa: ASYNC110
+    while not (await conn.fetch("SELECT pg_try_advisory_lock($1) AS ok", key))[0]["ok"]:  # noqa: ASYNC110
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         yield
-    finally:
-        if not conn.is_closed():
+    except BaseException:
+        try:  # the statement may have failed with the connection: keep the first error
             await conn.execute("SELECT pg_advisory_unlock($1)", key)
+        except Exception:
+            pass
+        raise
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
-async def inspect(conn: asyncpg.Connection, names: Names) -> Catalog:
+async def inspect(target: Target, names: Names) -> Catalog:
     """The installed objects of ``names``, read from the catalog."""
+    conn = as_session(target)
     return await read_catalog(conn, names)
 
 
-async def is_installed(conn: asyncpg.Connection, names: Names) -> bool:
+async def is_installed(target: Target, names: Names) -> bool:
     """True when any table, the enum type or the function of ``names`` exists."""
+    conn = as_session(target)
     return not (await read_catalog(conn, names)).empty
 
 
 async def install(
-    conn: asyncpg.Connection,
+    target: Target,
     names: Names,
     durability: Durability | str = Durability.durable,
     *,
@@ -65,6 +84,7 @@ async def install(
 
     Raises SchemaAlreadyInstalledError when anything of ``names`` already exists.
     """
+    conn = as_session(target)
     async with schema_lock(conn, names):
         if not (await read_catalog(conn, names)).empty:
             raise SchemaAlreadyInstalledError(
@@ -74,27 +94,29 @@ async def install(
         await conn.execute(render.install_sql(names, durability, create_schema=create_schema))
 
 
-async def uninstall(conn: asyncpg.Connection, names: Names) -> None:
+async def uninstall(target: Target, names: Names) -> None:
     """Drop exactly what install creates. Safe to run twice."""
+    conn = as_session(target)
     async with schema_lock(conn, names):
         await conn.execute(render.uninstall_sql(names))
 
 
 async def plan(
-    conn: asyncpg.Connection,
+    target: Target,
     names: Names,
     *,
     durability: Durability | None = None,
     widen_id: bool = True,
 ) -> Plan:
     """What upgrade would do now, without changing anything."""
+    conn = as_session(target)
     return plan_upgrade(
         declare(names), await read_catalog(conn, names), durability=durability, widen_id=widen_id
     )
 
 
 async def upgrade(
-    conn: asyncpg.Connection,
+    target: Target,
     names: Names,
     *,
     durability: Durability | None = None,
@@ -108,6 +130,7 @@ async def upgrade(
     labels cannot be used in the transaction that adds them; CREATE INDEX CONCURRENTLY cannot
     run in one at all). Raises the first SchemaDriftError before changing anything.
     """
+    conn = as_session(target)
     async with schema_lock(conn, names):
         todo = await plan(conn, names, durability=durability, widen_id=widen_id)
         if todo.drift:
@@ -120,13 +143,14 @@ async def upgrade(
 
 
 async def verify(
-    conn: asyncpg.Connection,
+    target: Target,
     names: Names,
     *,
     expect: Literal["present", "absent"] = "present",
     durability: Durability | None = None,
 ) -> list[str]:
     """One line per difference between the database and ``expect``; empty when it matches."""
+    conn = as_session(target)
     catalog = await read_catalog(conn, names)
     if expect == "absent":
         return _present_objects(catalog, names)
@@ -172,9 +196,10 @@ def _present_objects(catalog: Catalog, names: Names) -> list[str]:
 
 
 async def durability_changes(
-    conn: asyncpg.Connection, names: Names, durability: Durability | str
+    target: Target, names: Names, durability: Durability | str
 ) -> str | None:
     """The ALTER TABLE statements that move the installed tables to a level, or None."""
+    conn = as_session(target)
     level = Durability.parse(durability)
     catalog = await read_catalog(conn, names)
     if not catalog.tables:
@@ -185,13 +210,12 @@ async def durability_changes(
     return render.durability_sql(names, level, only=differ)
 
 
-async def set_durability(
-    conn: asyncpg.Connection, names: Names, durability: Durability | str
-) -> bool:
+async def set_durability(target: Target, names: Names, durability: Durability | str) -> bool:
     """Make the tables LOGGED/UNLOGGED for a level, keeping every row. False if nothing to do.
 
     Each changed table is rewritten under an ACCESS EXCLUSIVE lock; all in one transaction.
     """
+    conn = as_session(target)
     async with schema_lock(conn, names):
         sql = await durability_changes(conn, names, durability)
         if sql is None:
@@ -200,8 +224,9 @@ async def set_durability(
         return True
 
 
-async def autovac(conn: asyncpg.Connection, names: Names, *, rollback: bool = False) -> None:
+async def autovac(target: Target, names: Names, *, rollback: bool = False) -> None:
     """Apply (or RESET) the autovacuum storage parameters for a high-churn queue."""
+    conn = as_session(target)
     async with schema_lock(conn, names):
         if not (await read_catalog(conn, names)).tables:
             raise SchemaNotInstalledError.for_names(names)
