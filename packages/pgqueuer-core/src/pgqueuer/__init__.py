@@ -6,14 +6,21 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pgqueuer.applications import PgQueuer
 from pgqueuer.completion import CompletionWatcher
-from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
+from pgqueuer.db import (
+    AsyncpgDriver,
+    AsyncpgPoolDriver,
+    Driver,
+    PsycopgDriver,
+    SyncDriver,
+    SyncPsycopgDriver,
+)
 from pgqueuer.errors import DuplicateJobError, PgQueuerError, RetryRequested
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutor
 from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
-from pgqueuer.queries import Queries
+from pgqueuer.queries import Queries, SyncQueries
 from pgqueuer.supervisor import run
 from pgqueuer.types import JobId, QueueExecutionMode
 
@@ -38,10 +45,14 @@ __all__ = [
     "Names",
     "PgQueuer",
     "PgQueuerError",
+    "PsycopgDriver",
     "Queries",
     "QueueExecutionMode",
     "QueueManager",
     "RetryRequested",
+    "SyncDriver",
+    "SyncPsycopgDriver",
+    "SyncQueries",
     "__version__",
     "run",
 ]

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
@@ -35,10 +35,14 @@ from pgqueuer.names import Names
 from pgqueuer.sql import load_blocks
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
 
+if TYPE_CHECKING:
+    import psycopg
+
 __all__ = [
     "EntrypointExecutionParameter",
     "Finished",
     "Queries",
+    "SyncQueries",
     "is_unique_violation",
 ]
 
@@ -166,6 +170,14 @@ class Queries:
     @classmethod
     def from_asyncpg_pool(cls, pool: asyncpg.Pool, names: Names | None = None) -> Queries:
         return cls(AsyncpgPoolDriver(pool), names)
+
+    @classmethod
+    def from_psycopg_connection(
+        cls, connection: psycopg.AsyncConnection[Any], names: Names | None = None
+    ) -> Queries:
+        from pgqueuer.psycopg_driver import PsycopgDriver
+
+        return cls(PsycopgDriver(connection), names)
 
     @property
     def sql(self) -> Mapping[str, str]:
@@ -569,3 +581,7 @@ class Queries:
             enum,
         )
         return bool(rows[0]["ok"])
+
+
+# SyncQueries (blocking producers) reuses this module's argument checks: imported last.
+from pgqueuer.sync_queries import SyncQueries  # noqa: E402
