@@ -82,6 +82,7 @@ class PsycopgDriver(_ListenerMixin):
     """
 
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        _psycopg()  # a clear error when psycopg is not installed
         if not connection.autocommit:
             raise RuntimeError(_NEEDS_AUTOCOMMIT.format(name="PsycopgDriver", kind="AsyncConnection"))
         super().__init__()
@@ -313,6 +314,7 @@ class SyncPsycopgDriver:
     """A blocking driver over a psycopg ``Connection`` (autocommit): ``fetch`` only."""
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        _psycopg()
         if not connection.autocommit:
             raise RuntimeError(_NEEDS_AUTOCOMMIT.format(name="SyncPsycopgDriver", kind="Connection"))
         self._conn = connection

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from pgqueuer.db import Driver, is_connection_error
+from pgqueuer.db import Driver, is_connection_error, sqlstate
 from pgqueuer.errors import (
     FailingListenerError,
     RetryRequested,
@@ -487,16 +487,15 @@ class QueueManager:
                         want,
                         async_claim=self._async_claim,
                     )
-                except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-                    # Lost a race for a concurrency seat: nothing was written; try again.
-                    self._requeue_done(done)
-                    await asyncio.sleep(random.uniform(0.001, 0.01))
-                    continue
-                except (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError) as exc:
-                    self._requeue_done(done)
-                    raise self.queries._missing(exc) from exc
                 except Exception as exc:
                     self._requeue_done(done)
+                    state = sqlstate(exc)  # asyncpg's and psycopg's errors alike
+                    if state in ("23505", "40P01"):
+                        # Lost a race for a concurrency seat: nothing was written; try again.
+                        await asyncio.sleep(random.uniform(0.001, 0.01))
+                        continue
+                    if state in ("42P01", "42704"):  # undefined table / object
+                        raise self.queries._missing(exc) from exc
                     if not is_connection_error(exc):
                         raise
                     logger.warning("database connection lost (%s); reconnecting", exc)
