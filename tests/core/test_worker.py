@@ -567,3 +567,50 @@ async def test_claims_commit_asynchronously_unless_durable_claims(
 
 async def _logged(conn: asyncpg.Connection, names: Names) -> bool:
     return bool(await log_statuses(conn, names))
+
+
+async def test_every_backend_of_the_worker_terminated_mid_job_it_keeps_beating_and_recovers(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
+) -> None:
+    """Query, LISTEN and heartbeat connections all killed while a job runs.
+
+    With a 0.6 s heartbeat timeout the worker's own rescue would re-queue the job (and run it
+    twice) if its heartbeats stopped; afterwards a NOTIFY must still wake the idle worker.
+    """
+    pgq = PgQueuer(worker_driver.driver, names=names)
+    runs: list[int] = []
+    inside = asyncio.Event()
+
+    @pgq.entrypoint("slow")
+    async def slow(job: Job) -> None:
+        runs.append(job.id)
+        inside.set()
+        await asyncio.sleep(2.0)
+
+    @pgq.entrypoint("ping")
+    async def ping(job: Job) -> None:
+        runs.append(job.id)
+
+    async with running(pgq, heartbeat_timeout=timedelta(seconds=0.6)):
+        (job,) = await queries.enqueue("slow", None)
+        await asyncio.wait_for(inside.wait(), 5)
+        pids = await worker_driver.backend_pids(conn)
+        assert pids
+        for pid in pids:
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        await wait_until(lambda: _ran_once_and_logged(conn, names, runs, job), timeout=15)
+        await asyncio.sleep(1.5)  # the worker is idle again; polling would take 30 s
+        sent = time.monotonic()
+        later = await queries.enqueue(["ping"] * 3, [None] * 3)
+        await wait_until(lambda: _all_ran(seen=runs, ids=later), timeout=10)
+        assert time.monotonic() - sent < 5
+    assert runs.count(job) == 1
+    assert await log_statuses(conn, names) == [(job, "successful")] + [
+        (i, "successful") for i in later
+    ]
+
+
+async def _ran_once_and_logged(
+    conn: asyncpg.Connection, names: Names, runs: list[int], job: int
+) -> bool:
+    return (job, "successful") in await log_statuses(conn, names)
