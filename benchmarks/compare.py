@@ -50,6 +50,15 @@ def their_python() -> Path:
     return python
 
 
+def their_psycopg_python() -> str:
+    """PgQueuer 1.6.0's environment with psycopg 3 added (its psycopg extra), once."""
+    python = str(their_python())
+    check = subprocess.run([python, "-c", "import psycopg"], capture_output=True)
+    if check.returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "psycopg[binary]"], check=True)
+    return python
+
+
 def our_python() -> str:
     check = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m; print(m.version('pgqueuer-core'))"],
@@ -317,11 +326,16 @@ def compare_drivers(rounds: int) -> None:
             for driver in order:
                 result = run_scenario(ours, "ours", [*scenario_args, "--driver", driver])
                 results[name][driver].append(result)
-                print(f"round {round_no + 1} {name:<12} {driver:<8} {_headline(result)}", flush=True)
+                print(
+                    f"round {round_no + 1} {name:<12} {driver:<8} {_headline(result)}", flush=True
+                )
         if round_no == 0:
-            small = ["drain", "--jobs", "300", "--driver", "psycopg"]
-            theirs.append(run_scenario(str(their_python()), "pgqueuer", small))
-            print(f"PgQueuer 1.6.0 psycopg drain: {_headline(theirs[-1])}", flush=True)
+            try:
+                small = ["drain", "--jobs", "300", "--driver", "psycopg"]
+                theirs.append(run_scenario(their_psycopg_python(), "pgqueuer", small))
+                print(f"PgQueuer 1.6.0 psycopg drain: {_headline(theirs[-1])}", flush=True)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                print(f"PgQueuer 1.6.0 psycopg drain skipped: {exc}", file=sys.stderr)
     print(f"\n{'scenario':<14}{'metric':<18}{'asyncpg':>10}{'psycopg':>10}{'ratio':>8}")
     ratios = {}
     for name, by_driver in results.items():

@@ -162,7 +162,9 @@ class WorkerDriver:
 
 
 @pytest.fixture(params=["asyncpg", "psycopg"])
-async def worker_driver(request: pytest.FixtureRequest, dsn: str | None) -> AsyncIterator[WorkerDriver]:
+async def worker_driver(
+    request: pytest.FixtureRequest, dsn: str | None
+) -> AsyncIterator[WorkerDriver]:
     """The same worker tests on both drivers: a fresh connection, closed afterwards."""
     app = f"pgq-test-{uuid.uuid4().hex[:12]}"
     if request.param == "asyncpg":

@@ -199,7 +199,12 @@ BAD_INPUT: list[dict[str, Any]] = [
     {"entrypoint": "a", "payload": None, "execute_after": "soon"},
     {"entrypoint": "a", "payload": None, "headers": {"x": object()}},
     {"entrypoint": "a", "payload": None, "on_conflict": "ignore"},
-    {"entrypoint": ["a", "a"], "payload": None, "dedupe_key": "d", "on_conflict": "update_priority"},
+    {
+        "entrypoint": ["a", "a"],
+        "payload": None,
+        "dedupe_key": "d",
+        "on_conflict": "update_priority",
+    },
 ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from conftest import WorkerDriver
 
 from pgqueuer import PgQueuer, Queries, QueueExecutionMode, RetryRequested
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
@@ -20,7 +21,6 @@ from pgqueuer.errors import SchemaNotInstalledError
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
-from conftest import WorkerDriver
 
 FAST = {"dequeue_timeout": timedelta(seconds=30), "heartbeat_timeout": timedelta(seconds=5)}
 

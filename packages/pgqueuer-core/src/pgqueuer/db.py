@@ -460,4 +460,5 @@ class AsyncpgPoolDriver(_ListenerMixin):
 
 
 # The psycopg drivers live in their own module (psycopg is imported there only on use).
-from pgqueuer.psycopg_driver import PsycopgDriver, SyncPsycopgDriver  # noqa: E402
+from pgqueuer.psycopg_driver import PsycopgDriver as PsycopgDriver  # noqa: E402
+from pgqueuer.psycopg_driver import SyncPsycopgDriver as SyncPsycopgDriver  # noqa: E402

@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pgqueuer")
 
 _NEEDS_AUTOCOMMIT = (
-    "{name} needs a connection with autocommit=True "
-    "(psycopg.{kind}.connect(..., autocommit=True))"
+    "{name} needs a connection with autocommit=True (psycopg.{kind}.connect(..., autocommit=True))"
 )
 
 
@@ -97,7 +96,9 @@ class PsycopgDriver(_ListenerMixin):
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
         _psycopg()  # a clear error when psycopg is not installed
         if not connection.autocommit:
-            raise RuntimeError(_NEEDS_AUTOCOMMIT.format(name="PsycopgDriver", kind="AsyncConnection"))
+            raise RuntimeError(
+                _NEEDS_AUTOCOMMIT.format(name="PsycopgDriver", kind="AsyncConnection")
+            )
         super().__init__()
         self._conn = connection
         self._run = _Statements(connection)
@@ -119,7 +120,7 @@ class PsycopgDriver(_ListenerMixin):
 
     async def fetch(self, query: str, *args: object) -> list[dict[str, object]]:
         rows, _ = await self._run.run(query, args)
-        return rows  # type: ignore[return-value]
+        return rows
 
     async def execute(self, query: str, *args: object) -> str:
         _, status = await self._run.run(query, args)
@@ -332,7 +333,9 @@ class SyncPsycopgDriver:
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         _psycopg()
         if not connection.autocommit:
-            raise RuntimeError(_NEEDS_AUTOCOMMIT.format(name="SyncPsycopgDriver", kind="Connection"))
+            raise RuntimeError(
+                _NEEDS_AUTOCOMMIT.format(name="SyncPsycopgDriver", kind="Connection")
+            )
         self._conn = connection
 
     @property
