@@ -319,3 +319,30 @@ def test_core_imports_without_psycopg_and_says_what_to_install() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("pip install 'pgqueuer-core[psycopg]'") == 2
+
+
+async def test_a_lost_listen_connection_is_reported_and_reconnect_listens_again(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver
+) -> None:
+    driver = worker_driver.driver
+    assert isinstance(driver, Reconnecting)
+    async with driver:
+        heard: list[str] = []
+        lost = asyncio.Event()
+        driver.on_connection_lost(lost.set)
+        await driver.add_listener("pgq_test_a", heard.append)
+        await driver.add_listener("pgq_test_b", heard.append)
+        pids = await worker_driver.backend_pids(conn, listening=True)
+        assert len(pids) == 1
+        await conn.execute("SELECT pg_terminate_backend($1)", pids[0])
+        await asyncio.wait_for(lost.wait(), 5)
+        assert not driver.listener_alive()
+        await driver.reconnect()
+        assert driver.listener_alive() and driver.is_alive()
+        await conn.execute("SELECT pg_notify('pgq_test_a', '1'), pg_notify('pgq_test_b', '2')")
+        for _ in range(250):
+            if len(heard) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert sorted(heard) == ["1", "2"]
+        assert await driver.fetch("SELECT 1 AS one") == [{"one": 1}]

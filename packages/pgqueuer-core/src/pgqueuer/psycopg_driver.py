@@ -136,12 +136,30 @@ class PsycopgDriver(_ListenerMixin):
         self._listeners.setdefault(channel, []).append(callback)
         if first:
             async with self._listen_lock:
-                listen = await self._listen_connection()
+                if self._listen is None or self._listen.closed:
+                    await self._relisten()  # a new connection: LISTEN to every channel
+                    return
                 await self._stop_watching()  # the wait in notifies() holds the connection
                 try:
-                    await listen.execute(self._listen_sql("LISTEN", channel))
+                    await self._listen.execute(self._listen_sql("LISTEN", channel))
                 finally:
                     self._start_watching()
+
+    async def _relisten(self) -> None:
+        """(Re)open the LISTEN connection, LISTEN to every channel, watch it (under the lock)."""
+        await self._stop_watching()
+        await self._close_listen()
+        if not self._listeners:
+            return
+        listen = await asyncio.wait_for(_open(self._conninfo), timeout=10)
+        try:
+            for channel in self._listeners:
+                await listen.execute(self._listen_sql("LISTEN", channel))
+        except BaseException:
+            await listen.close()
+            raise
+        self._listen = listen
+        self._start_watching()
 
     async def remove_listener(self, channel: str, callback: Listener) -> None:
         callbacks = self._listeners.get(channel, [])
@@ -167,11 +185,6 @@ class PsycopgDriver(_ListenerMixin):
     def _listen_sql(command: str, channel: str) -> Any:
         sql = _psycopg().sql
         return sql.SQL(command + " {}").format(sql.Identifier(channel))
-
-    async def _listen_connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._listen is None or self._listen.closed:
-            self._listen = await asyncio.wait_for(_open(self._conninfo), timeout=10)
-        return self._listen
 
     def _start_watching(self) -> None:
         if self._watcher is None and self._listen is not None and self._listeners:
@@ -237,12 +250,7 @@ class PsycopgDriver(_ListenerMixin):
                         await old.close()
             if not self.listener_alive():
                 async with self._listen_lock:
-                    await self._stop_watching()
-                    await self._close_listen()
-                    listen = await self._listen_connection()
-                    for channel in self._listeners:
-                        await listen.execute(self._listen_sql("LISTEN", channel))
-                    self._start_watching()
+                    await self._relisten()
 
     @staticmethod
     async def _answers(statements: _Statements) -> bool:
