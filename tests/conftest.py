@@ -178,3 +178,16 @@ async def worker_driver(
     pconn = await psycopg.AsyncConnection.connect(dsn or "", autocommit=True, application_name=app)
     yield WorkerDriver("psycopg", PsycopgDriver(pconn), app)
     await pconn.close()
+
+
+@pytest.fixture
+async def psycopg_driver(dsn: str | None) -> AsyncIterator[PsycopgDriver]:
+    """An entered PsycopgDriver on a fresh autocommit psycopg connection (closed afterwards)."""
+    import psycopg
+
+    pconn = await psycopg.AsyncConnection.connect(dsn or "", autocommit=True)
+    try:
+        async with PsycopgDriver(pconn) as driver:
+            yield driver
+    finally:
+        await pconn.close()

@@ -25,6 +25,7 @@ from pgqueuer.db import (
     SeparateConnections,
     SyncPsycopgDriver,
     is_connection_error,
+    unique_violation,
 )
 from pgqueuer.errors import DuplicateJobError
 from pgqueuer.models import TracebackRecord
@@ -346,3 +347,27 @@ async def test_a_lost_listen_connection_is_reported_and_reconnect_listens_again(
             await asyncio.sleep(0.02)
         assert sorted(heard) == ["1", "2"]
         assert await driver.fetch("SELECT 1 AS one") == [{"one": 1}]
+
+
+async def test_a_session_takes_several_statements_and_survives_a_failed_one(
+    psycopg_driver: PsycopgDriver,
+) -> None:
+    async with psycopg_driver.session() as session:
+        assert session is psycopg_driver  # one connection: the driver's own
+        await session.execute("CREATE TEMP TABLE pgq_session_t (k int UNIQUE); SELECT 1")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await session.execute("SELECT * FROM pgq_no_such_table")
+        assert await session.execute("INSERT INTO pgq_session_t VALUES ($1)", 1) == "INSERT 0 1"
+        assert await session.fetch("SELECT k FROM pgq_session_t") == [{"k": 1}]
+
+
+async def test_unique_violations_are_read_alike_from_both_drivers(
+    worker_driver: WorkerDriver,
+) -> None:
+    driver = worker_driver.driver
+    await driver.execute("CREATE TEMP TABLE pgq_uv (k text CONSTRAINT pgq_uv_k UNIQUE)")
+    await driver.execute("INSERT INTO pgq_uv VALUES ($1)", "a")
+    with pytest.raises(Exception) as info:
+        await driver.execute("INSERT INTO pgq_uv VALUES ($1)", "a")
+    assert unique_violation(info.value) == ("pgq_uv_k", "Key (k)=(a) already exists.")
+    assert unique_violation(ValueError("x")) is None

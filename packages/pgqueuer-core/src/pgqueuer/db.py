@@ -60,6 +60,16 @@ def sqlstate(exc: BaseException) -> str | None:
     return state if isinstance(state, str) else None
 
 
+def unique_violation(exc: BaseException) -> tuple[str | None, str | None] | None:
+    """``(constraint name, detail)`` of a unique violation (23505), asyncpg's or psycopg's."""
+    if sqlstate(exc) != "23505":
+        return None
+    diag = getattr(exc, "diag", None)  # psycopg keeps the server's error fields on .diag
+    if diag is not None:
+        return diag.constraint_name, diag.message_detail
+    return getattr(exc, "constraint_name", None), getattr(exc, "detail", None)
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the connection (not the statement) failed."""
     if _is_psycopg_connection_error(exc):

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -290,6 +290,15 @@ class PsycopgDriver(_ListenerMixin):
             return PsycopgBeatConnection(await _open(conninfo))
 
         return connect
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[PsycopgDriver]:
+        """One connection for a block (schema management): this driver's, statement by statement.
+
+        Its ``execute`` takes several statements when there are no arguments, and autocommit
+        keeps it usable after a statement fails.
+        """
+        yield self
 
     # -- context manager --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pgqueuer.db import SyncDriver
+from pgqueuer.db import SyncDriver, unique_violation
 from pgqueuer.errors import DuplicateJobError
 from pgqueuer.models import QueueStatistics
 from pgqueuer.names import Names
@@ -25,7 +25,6 @@ from pgqueuer.queries import (
     _check_key,
     _check_payload,
     _check_priority,
-    is_unique_violation,
 )
 from pgqueuer.sql import load_blocks
 from pgqueuer.types import OnConflict
@@ -88,15 +87,10 @@ def duplicate_job_error(
     exc: BaseException, dedupe_index: str, keys: list[str | None]
 ) -> DuplicateJobError | None:
     """The DuplicateJobError for a unique violation of the dedupe index (asyncpg or psycopg)."""
-    if not is_unique_violation(exc):
+    violation = unique_violation(exc)
+    if violation is None or violation[0] != dedupe_index:
         return None
-    diag = getattr(exc, "diag", None)  # psycopg keeps the error fields on .diag
-    source = exc if diag is None else diag
-    constraint = getattr(source, "constraint_name", None)
-    detail = getattr(source, "detail", None) or getattr(source, "message_detail", None)
-    if constraint != dedupe_index:
-        return None
-    match = _KEY_DETAIL.search(detail or "")
+    match = _KEY_DETAIL.search(violation[1] or "")
     return DuplicateJobError(match.group(1) if match else keys)
 
 
