@@ -17,7 +17,7 @@ from conftest import WorkerDriver
 
 from pgqueuer import PgQueuer, Queries, QueueExecutionMode, RetryRequested
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
-from pgqueuer.errors import SchemaNotInstalledError
+from pgqueuer.errors import FailingListenerError, SchemaNotInstalledError
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
@@ -614,3 +614,23 @@ async def _ran_once_and_logged(
     conn: asyncpg.Connection, names: Names, runs: list[int], job: int
 ) -> bool:
     return (job, "successful") in await log_statuses(conn, names)
+
+
+async def test_the_listener_health_check_round_trips_then_fails_once_the_listener_is_gone(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
+) -> None:
+    pgq = PgQueuer(worker_driver.driver, names=names)
+    ran = asyncio.Event()
+
+    @pgq.entrypoint("noop")
+    async def noop(job: Job) -> None:
+        ran.set()
+
+    async with running(pgq):
+        await queries.enqueue("noop", None)
+        await asyncio.wait_for(ran.wait(), 5)  # the worker is in its loop: LISTENing
+        event = await pgq.qm.listener_healthy(timedelta(seconds=5))
+        assert event.id is not None
+    # After run(), nothing listens: the check times out as a FailingListenerError.
+    with pytest.raises(FailingListenerError):
+        await pgq.qm.listener_healthy(timedelta(seconds=0.3))

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
-
 from pgqueuer.db import Driver, is_connection_error, sqlstate
 from pgqueuer.errors import (
     FailingListenerError,
@@ -231,7 +229,10 @@ class QueueManager:
         try:
             await self.connection.notify(self.channel, json.dumps(payload))
             return await asyncio.wait_for(future, timeout.total_seconds())
-        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+        except Exception as exc:
+            database = sqlstate(exc) is not None or is_connection_error(exc)  # asyncpg, psycopg
+            if not (database or isinstance(exc, TimeoutError | OSError)):
+                raise
             raise FailingListenerError(f"the listener did not answer: {exc or 'timeout'}") from exc
         finally:
             self._health.pop(hid, None)
