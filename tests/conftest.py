@@ -169,14 +169,16 @@ async def worker_driver(
     app = f"pgq-test-{uuid.uuid4().hex[:12]}"
     if request.param == "asyncpg":
         aconn = await asyncpg.connect(dsn, server_settings={"application_name": app})
-        yield WorkerDriver("asyncpg", AsyncpgDriver(aconn), app)
+        async with AsyncpgDriver(aconn) as adriver:  # exit closes what the driver opened
+            yield WorkerDriver("asyncpg", adriver, app)
         if not aconn.is_closed():
             await aconn.close()
         return
     import psycopg
 
     pconn = await psycopg.AsyncConnection.connect(dsn or "", autocommit=True, application_name=app)
-    yield WorkerDriver("psycopg", PsycopgDriver(pconn), app)
+    async with PsycopgDriver(pconn) as pdriver:
+        yield WorkerDriver("psycopg", pdriver, app)
     await pconn.close()
 
 
