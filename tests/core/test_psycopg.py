@@ -221,10 +221,18 @@ async def test_sync_enqueue_refuses_what_the_async_one_refuses_with_the_same_err
     assert await count(conn, names) == 0
 
 
-def test_sync_queries_accept_pgqueuers_positional_parameters(dsn: str | None) -> None:
+def test_sync_queries_take_pgqueuers_positions_and_names_in_the_builders_place(
+    dsn: str | None, names: Names
+) -> None:
     with psycopg.connect(dsn or "", autocommit=True) as connection:
-        queries = SyncQueries(SyncPsycopgDriver(connection), None, None)
-    assert queries.names == Names.from_env()
+        driver = SyncPsycopgDriver(connection)
+        assert SyncQueries(driver, None, None).names == Names.from_env()
+        assert SyncQueries(driver, names).names == names
+        assert SyncQueries(driver, names=names, tracer="t").tracer == "t"
+        with pytest.raises(TypeError, match="query builders do not exist"):
+            SyncQueries(driver, object())
+        with pytest.raises(TypeError, match="names twice"):
+            SyncQueries(driver, names, names=names)
 
 
 # -- the drivers ----------------------------------------------------------------------------

@@ -97,8 +97,10 @@ def duplicate_job_error(
 class SyncQueries:
     """``enqueue`` and ``queue_size`` over a blocking driver: ``SyncQueries(SyncPsycopgDriver(c))``.
 
-    ``qbq`` and ``tracer`` are PgQueuer's parameters: object names come from ``names`` (or the
-    ``PGQUEUER_*`` settings) here, and no tracing headers are added.
+    Object names come from ``names`` (or the ``PGQUEUER_*`` settings), which may also be given
+    in the second position, where PgQueuer takes its ``qbq`` query builder: builders do not
+    exist here, so any other ``qbq`` is a TypeError. ``tracer`` is kept as ``.tracer``; no
+    tracing headers are added yet.
     """
 
     def __init__(
@@ -109,8 +111,16 @@ class SyncQueries:
         *,
         names: Names | None = None,
     ) -> None:
+        if isinstance(qbq, Names):
+            if names is not None:
+                raise TypeError("SyncQueries() got names twice (positionally and as names=)")
+            names, qbq = qbq, None
+        if qbq is not None:
+            raise TypeError(
+                "SyncQueries(): qbq= query builders do not exist here; pass "
+                "names=pgqueuer.names.Names.create(...) (or Names.from_env()) for custom names"
+            )
         self.driver = driver
-        self.qbq = qbq
         self.tracer = tracer
         self.names = names or Names.from_env()
         blocks = load_blocks("pgqueuer.sql", "queries.sql")
