@@ -317,7 +317,7 @@ def test_core_imports_without_psycopg_and_says_what_to_install() -> None:
         "import sys; sys.modules['psycopg'] = None\n"
         "import pgqueuer, pgqueuer.db, pgqueuer.queries\n"
         "from pgqueuer.errors import ConfigurationError\n"
-        "for driver in (pgqueuer.PsycopgDriver, pgqueuer.SyncPsycopgDriver):\n"
+        "for driver in (pgqueuer.PsycopgDriver, pgqueuer.db.SyncPsycopgDriver):\n"
         "    try:\n"
         "        driver(None)\n"
         "    except ConfigurationError as exc:\n"

@@ -6,21 +6,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from pgqueuer.applications import PgQueuer
 from pgqueuer.completion import CompletionWatcher
-from pgqueuer.db import (
-    AsyncpgDriver,
-    AsyncpgPoolDriver,
-    Driver,
-    PsycopgDriver,
-    SyncDriver,
-    SyncPsycopgDriver,
-)
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver, PsycopgDriver
 from pgqueuer.errors import DuplicateJobError, PgQueuerError, RetryRequested
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutor
 from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
 from pgqueuer.qm import QueueManager
-from pgqueuer.queries import Queries, SyncQueries
+from pgqueuer.queries import Queries
 from pgqueuer.supervisor import run
 from pgqueuer.types import JobId, QueueExecutionMode
 
@@ -50,9 +43,6 @@ __all__ = [
     "QueueExecutionMode",
     "QueueManager",
     "RetryRequested",
-    "SyncDriver",
-    "SyncPsycopgDriver",
-    "SyncQueries",
     "__version__",
     "run",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -44,7 +43,8 @@ _LOST_STATES = ("57P01", "57P02", "57P03")
 
 
 def _is_psycopg_connection_error(exc: BaseException) -> bool:
-    # psycopg is only looked at when something imported it: core runs without it.
+    import sys  # psycopg is only looked at when something imported it: core runs without it
+
     psycopg = sys.modules.get("psycopg")
     if psycopg is None or not isinstance(exc, psycopg.OperationalError):
         return False
