@@ -105,7 +105,7 @@ async def test_the_worker_and_producer_statements_run_on_both_drivers(
         ("b", "queued", 1),
     }
     assert await q.aggregate_logs() >= 5
-    stats = await q.log_statistics(tail=100, last=timedelta(hours=1))
+    stats = await q.log_statistics(100, timedelta(hours=1))
     assert {s.status for s in stats} >= {"successful", "queued", "canceled"}
     assert await q.prune(timedelta(days=1)) == (0, 0)
     await q.notify('{"type": "table_changed_event"}')
