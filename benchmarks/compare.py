@@ -2,6 +2,7 @@
 
     hatch run python benchmarks/compare.py --quick     # about two minutes
     hatch run python benchmarks/compare.py             # the full set, with the scale runs
+    hatch run python benchmarks/compare.py --drivers   # our workers on asyncpg and on psycopg
 
 PgQueuer 1.6.0 is installed (with typer 0.19.2, the release its `pgq run` works with) into
 its own virtual environment under ~/.cache/pgqueuer/ the first time. Each scenario of
@@ -46,6 +47,15 @@ def their_python() -> Path:
     )
     if check.stdout.strip() != "1.6.0":
         subprocess.run([str(python), "-m", "pip", "install", "-q", *PGQUEUER_PINS], check=True)
+    return python
+
+
+def their_psycopg_python() -> str:
+    """PgQueuer 1.6.0's environment with psycopg 3 added (its psycopg extra), once."""
+    python = str(their_python())
+    check = subprocess.run([python, "-c", "import psycopg"], capture_output=True)
+    if check.returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "psycopg[binary]"], check=True)
     return python
 
 
@@ -182,7 +192,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Compare with PgQueuer 1.6.0")
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 rounds (~2 min)")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--drivers",
+        action="store_true",
+        help="instead: our workers on asyncpg against psycopg (drain, throughput, latency)",
+    )
     args = parser.parse_args()
+    if args.drivers:
+        compare_drivers(args.rounds or 5)
+        return
 
     ours, theirs = our_python(), str(their_python())
     quick = args.quick
@@ -281,6 +299,74 @@ def main() -> None:
     print(
         f"ratios: drain={ratio['drain']:.2f} throughput={ratio['throughput']:.2f} "
         f"latency_p99={ratio['latency']:.2f}"
+    )
+
+
+def compare_drivers(rounds: int) -> None:
+    """Our workers on asyncpg and on psycopg (PsycopgDriver), same scenarios, alternating.
+
+    PgQueuer 1.6.0's psycopg worker drains a small queue once per round for reference: its
+    driver stalls about a second per query while it listens, so 20,000 jobs would take minutes.
+    The last line is ``ratios psycopg/asyncpg: drain=… throughput=… latency_p99=…``.
+    """
+    ours = our_python()
+    scenarios = {
+        "drain": ["drain", "--jobs", "20000"],
+        "throughput": ["throughput", "--time", "5"],
+        "latency": ["latency", "--jobs", "300"],
+    }
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {"asyncpg": [], "psycopg": []} for name in scenarios
+    }
+    theirs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for round_no in range(rounds):
+        order = ["asyncpg", "psycopg"] if round_no % 2 == 0 else ["psycopg", "asyncpg"]
+        for name, scenario_args in scenarios.items():
+            for driver in order:
+                result = run_scenario(ours, "ours", [*scenario_args, "--driver", driver])
+                results[name][driver].append(result)
+                print(
+                    f"round {round_no + 1} {name:<12} {driver:<8} {_headline(result)}", flush=True
+                )
+        if round_no == 0:
+            try:
+                small = ["drain", "--jobs", "300", "--driver", "psycopg"]
+                theirs.append(run_scenario(their_psycopg_python(), "pgqueuer", small))
+                print(f"PgQueuer 1.6.0 psycopg drain: {_headline(theirs[-1])}", flush=True)
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                print(f"PgQueuer 1.6.0 psycopg drain skipped: {exc}", file=sys.stderr)
+    print(f"\n{'scenario':<14}{'metric':<18}{'asyncpg':>10}{'psycopg':>10}{'ratio':>8}")
+    ratios = {}
+    for name, by_driver in results.items():
+        key = "p99_ms" if name == "latency" else "jobs_per_second"
+        keys = [key, "p50_ms"] if name == "latency" else [key]
+        for k in keys:
+            a, p = median(by_driver["asyncpg"], k), median(by_driver["psycopg"], k)
+            ratio = p / a if a else float("nan")
+            if k == key:
+                ratios[name] = ratio
+            print(f"{name:<14}{k:<18}{a:>10.2f}{p:>10.2f}{ratio:>8.2f}")
+    if theirs:
+        print(f"PgQueuer 1.6.0, psycopg worker, drain of 300: {_headline(theirs[0])}")
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"drivers-{stamp}.json"
+    report = {
+        "when": stamp,
+        "rounds": rounds,
+        "machine": machine(),
+        "scenarios": scenarios,
+        "results": results,
+        "pgqueuer_psycopg_drain": theirs,
+        "seconds": time.monotonic() - started,
+    }
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nraw results in {path.relative_to(HERE.parent)}")
+    print(
+        f"ratios psycopg/asyncpg: drain={ratios['drain']:.2f} "
+        f"throughput={ratios['throughput']:.2f} latency_p99={ratios['latency']:.2f}"
     )
 
 

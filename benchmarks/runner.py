@@ -9,6 +9,10 @@ own virtual environment, see compare.py): it only uses the API both share (`PgQu
     python benchmarks/runner.py latency --jobs 500
     python benchmarks/runner.py enqueue --jobs 20000
     python benchmarks/runner.py drain --jobs 10000 --backlog 1000000   # scale
+    python benchmarks/runner.py drain --jobs 20000 --driver psycopg    # psycopg workers
+
+``--driver psycopg`` gives the workers (drain, throughput, latency) a psycopg 3 connection
+and ``PsycopgDriver``, which both systems have; producers and setup stay on asyncpg.
 
 The queue lives in the schema BENCH_SCHEMA (default pgq_bench), dropped and installed afresh
 for every run. The connection comes from PGQUEUER_DSN or the libpq variables.
@@ -83,8 +87,21 @@ async def fill_backlog(n: int) -> None:
         await conn.close()
 
 
-def consumer(conn: asyncpg.Connection, on_job: Any) -> PgQueuer:
-    pgq = PgQueuer(AsyncpgDriver(conn))
+async def worker_connection(driver: str) -> tuple[Any, Any]:
+    """A worker's connection and its driver: asyncpg, or psycopg (autocommit, as required)."""
+    if driver == "psycopg":
+        import psycopg
+
+        from pgqueuer.db import PsycopgDriver
+
+        pconn = await psycopg.AsyncConnection.connect(DSN or "", autocommit=True)
+        return pconn, PsycopgDriver(pconn)
+    conn = await connect()
+    return conn, AsyncpgDriver(conn)
+
+
+def consumer(driver: Any, on_job: Any) -> PgQueuer:
+    pgq = PgQueuer(driver)
 
     @pgq.entrypoint("bench")
     async def bench(job: Job) -> None:
@@ -106,8 +123,9 @@ async def drain(args: argparse.Namespace) -> dict[str, Any]:
         if done >= target:
             finished.set()
 
-    conns = [await connect() for _ in range(args.workers)]
-    workers = [consumer(c, on_job) for c in conns]
+    pairs = [await worker_connection(args.driver) for _ in range(args.workers)]
+    conns = [c for c, _ in pairs]
+    workers = [consumer(d, on_job) for _, d in pairs]
     started = time.perf_counter()
     kwargs = {"batch_size": args.batch_size, "dequeue_timeout": timedelta(seconds=1)}
     if args.backlog:
@@ -143,8 +161,9 @@ async def throughput(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.producers)
     ]
 
-    conns = [await connect() for _ in range(args.workers)]
-    workers = [consumer(c, on_job) for c in conns]
+    pairs = [await worker_connection(args.driver) for _ in range(args.workers)]
+    conns = [c for c, _ in pairs]
+    workers = [consumer(d, on_job) for _, d in pairs]
     tasks = [
         asyncio.create_task(w.run(batch_size=args.batch_size, dequeue_timeout=timedelta(seconds=1)))
         for w in workers
@@ -195,8 +214,8 @@ async def latency(args: argparse.Namespace) -> dict[str, Any]:
         if job.payload:
             arrived.put_nowait((job.payload, time.perf_counter()))
 
-    conn = await connect()
-    pgq = PgQueuer(AsyncpgDriver(conn))
+    conn, driver = await worker_connection(args.driver)
+    pgq = PgQueuer(driver)
 
     @pgq.entrypoint("latency")
     async def bench(job: Job) -> None:
@@ -268,6 +287,9 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=2, help="producer processes")
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--backlog", type=int, default=0, help="jobs queued beforehand (scale)")
+    parser.add_argument(
+        "--driver", choices=["asyncpg", "psycopg"], default="asyncpg", help="the workers' driver"
+    )
     args = parser.parse_args()
     if args.scenario != "produce":
         asyncio.run(fresh_schema())
@@ -281,7 +303,12 @@ def main() -> None:
 
         impl = "pgqueuer " + version("pgqueuer")
     result.update(
-        {"scenario": args.scenario, "implementation": impl, "python": sys.version.split()[0]}
+        {
+            "scenario": args.scenario,
+            "implementation": impl,
+            "driver": args.driver,
+            "python": sys.version.split()[0],
+        }
     )
     print(json.dumps(result))
 

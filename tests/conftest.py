@@ -37,7 +37,7 @@ for _var in [v for v in os.environ if v.startswith("PGQUEUER_") and v != "PGQUEU
 os.environ.pop("PGDSN", None)
 
 from pgqueuer.connection import describe_connection  # noqa: E402
-from pgqueuer.db import AsyncpgDriver  # noqa: E402
+from pgqueuer.db import AsyncpgDriver, Driver, PsycopgDriver  # noqa: E402
 from pgqueuer.names import Names  # noqa: E402
 from pgqueuer.queries import Queries  # noqa: E402
 from pgqueuer_schema import install_sql  # noqa: E402
@@ -195,3 +195,58 @@ async def names(conn: asyncpg.Connection) -> AsyncIterator[Names]:
 def queries(conn: asyncpg.Connection, names: Names) -> Queries:
     """Queries on the ``names`` queue over the test's own connection."""
     return Queries(AsyncpgDriver(conn), names)
+
+
+@dataclass
+class WorkerDriver:
+    """A worker's driver on the test server, asyncpg or psycopg (``worker_driver`` fixture).
+
+    Every backend it opens (LISTEN, reconnects, the heartbeat thread's) carries ``app`` as its
+    application_name, so a test can terminate this driver's backends and no one else's.
+    """
+
+    kind: str
+    driver: Driver
+    app: str
+
+    async def backend_pids(self, conn: asyncpg.Connection, *, listening: bool = False) -> list[int]:
+        """This driver's backends; with ``listening``, the one(s) its LISTEN runs on."""
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+        if listening and self.kind == "psycopg":  # LISTENs on a connection of its own
+            query += " AND query LIKE 'LISTEN%'"
+        rows = await conn.fetch(query, self.app)
+        return [r["pid"] for r in rows]
+
+
+@pytest.fixture(params=["asyncpg", "psycopg"])
+async def worker_driver(
+    request: pytest.FixtureRequest, dsn: str | None
+) -> AsyncIterator[WorkerDriver]:
+    """The same worker tests on both drivers: a fresh connection, closed afterwards."""
+    app = f"pgq-test-{uuid.uuid4().hex[:12]}"
+    if request.param == "asyncpg":
+        aconn = await asyncpg.connect(dsn, server_settings={"application_name": app})
+        async with AsyncpgDriver(aconn) as adriver:  # exit closes what the driver opened
+            yield WorkerDriver("asyncpg", adriver, app)
+        if not aconn.is_closed():
+            await aconn.close()
+        return
+    import psycopg
+
+    pconn = await psycopg.AsyncConnection.connect(dsn or "", autocommit=True, application_name=app)
+    async with PsycopgDriver(pconn) as pdriver:
+        yield WorkerDriver("psycopg", pdriver, app)
+    await pconn.close()
+
+
+@pytest.fixture
+async def psycopg_driver(dsn: str | None) -> AsyncIterator[PsycopgDriver]:
+    """An entered PsycopgDriver on a fresh autocommit psycopg connection (closed afterwards)."""
+    import psycopg
+
+    pconn = await psycopg.AsyncConnection.connect(dsn or "", autocommit=True)
+    try:
+        async with PsycopgDriver(pconn) as driver:
+            yield driver
+    finally:
+        await pconn.close()

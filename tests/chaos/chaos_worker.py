@@ -42,7 +42,7 @@ import asyncpg
 
 import pgqueuer
 from pgqueuer import PgQueuer
-from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, PsycopgDriver
 from pgqueuer.models import Job
 from pgqueuer.names import Names
 
@@ -89,6 +89,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--entrypoint", action="append", default=[], help="NAME[=LIMIT]")
     parser.add_argument("--app", default="chaos-worker", help="application_name")
     parser.add_argument("--pool", type=int, default=0, help="use a pool of this max size")
+    parser.add_argument("--driver", choices=["asyncpg", "psycopg"], default="asyncpg")
     parser.add_argument("--gauge", type=Path, default=None)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--max-concurrent", type=int, default=0)
@@ -118,6 +119,14 @@ async def main() -> None:
                 dsn, min_size=1, max_size=args.pool, server_settings=settings
             )
             driver: Any = AsyncpgPoolDriver(pool)
+        elif args.driver == "psycopg":
+            import psycopg
+
+            driver = PsycopgDriver(
+                await psycopg.AsyncConnection.connect(
+                    dsn or "", autocommit=True, application_name=args.app
+                )
+            )
         else:
             driver = AsyncpgDriver(await asyncpg.connect(dsn, server_settings=settings))
         pgq = ChaosPgQueuer(

@@ -49,12 +49,18 @@ async def backends(conn: asyncpg.Connection, app: str, where: str = "true") -> s
 # -- 3. pg_terminate_backend on every worker connection, then on the listener only ---------
 
 
+@pytest.mark.parametrize("single_driver", ["asyncpg", "psycopg"])
 async def test_terminated_backends_reconnect_and_lose_nothing(
-    fleet: Fleet, server: Server, names: Names, conn: asyncpg.Connection, queries: Queries
+    fleet: Fleet,
+    server: Server,
+    names: Names,
+    conn: asyncpg.Connection,
+    queries: Queries,
+    single_driver: str,
 ) -> None:
     common = ("--heartbeat-timeout", "2", "--batch-size", "5", "--dequeue-timeout", "30")
     single_app, pool_app = f"c3s-{names.schema}", f"c3p-{names.schema}"
-    single = await fleet.start(*common, app=single_app)
+    single = await fleet.start(*common, "--driver", single_driver, app=single_app)
     pooled = await fleet.start(
         *common, "--pool", "4", "--entrypoint", "work", "--entrypoint", "pool_only", app=pool_app
     )
@@ -123,7 +129,7 @@ async def test_terminated_backends_reconnect_and_lose_nothing(
     acc = await account(conn, names, producer.ids | set(pool_only), fleet.runs_dir)
     assert acc.completed == producer.ids | set(pool_only)
     figures(
-        "3-terminate-backend",
+        "3-terminate-backend" if single_driver == "asyncpg" else "3-terminate-backend-psycopg",
         termination_rounds=3,
         backends_terminated=killed,
         seconds_until_both_workers_ran_a_job_again=[round(r, 2) for r in recoveries],

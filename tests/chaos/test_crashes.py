@@ -42,10 +42,14 @@ async def empty(conn: asyncpg.Connection, names: Names) -> bool:
 # -- 1. workers SIGKILLed repeatedly while producers keep enqueueing -----------------------
 
 
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
 async def test_sigkilled_workers_under_load_lose_nothing(
-    fleet: Fleet, server: Server, names: Names, conn: asyncpg.Connection
+    fleet: Fleet, server: Server, names: Names, conn: asyncpg.Connection, driver: str
 ) -> None:
-    worker_args = ("--heartbeat-timeout", "1", "--batch-size", "5", "--max-concurrent", "10")
+    worker_args = (
+        *("--heartbeat-timeout", "1", "--batch-size", "5", "--max-concurrent", "10"),
+        *("--driver", driver),
+    )
     for _ in range(3):
         await fleet.start(*worker_args)
     stop = asyncio.Event()
@@ -82,7 +86,7 @@ async def test_sigkilled_workers_under_load_lose_nothing(
     assert acc.rescues > 0, "no job was ever rescued: the kills did not hit running jobs"
     assert len(acc.completed) + len(acc.failed) == len(ids)
     figures(
-        "1-sigkill",
+        "1-sigkill" if driver == "asyncpg" else "1-sigkill-psycopg",
         workers=3,
         kills=kills,
         produce_seconds=round(produced, 1),

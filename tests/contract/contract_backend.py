@@ -28,7 +28,7 @@ from pgqueuer.inmemory import InMemoryQueries
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
 
-BACKENDS = ["asyncpg", "asyncpg_pool", "memory"]
+BACKENDS = ["asyncpg", "asyncpg_pool", "psycopg", "memory"]
 
 
 @dataclass
@@ -93,9 +93,11 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         return Backend(kind, InMemoryQueries(), lambda n: InMemoryQueries(names=n))
     names: Names = request.getfixturevalue("names")
     conn: asyncpg.Connection = request.getfixturevalue("conn")
-    driver: AsyncpgDriver | AsyncpgPoolDriver
+    driver: Any
     if kind == "asyncpg":
         driver = AsyncpgDriver(conn)
+    elif kind == "psycopg":
+        driver = request.getfixturevalue("psycopg_driver")
     else:
         driver = request.getfixturevalue("pool_driver")
     return Backend(kind, Queries(driver, names=names), lambda n: Queries(driver, names=n), conn)

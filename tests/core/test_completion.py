@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from conftest import WorkerDriver
 
 from pgqueuer import CompletionWatcher, PgQueuer, Queries
 from pgqueuer.db import AsyncpgDriver
@@ -45,26 +46,22 @@ async def worker(dsn: str | None, names: Names) -> AsyncIterator[PgQueuer]:
 
 
 async def test_each_terminal_status_resolves(
-    dsn: str | None, conn: asyncpg.Connection, names: Names, worker: PgQueuer
+    conn: asyncpg.Connection, names: Names, worker: PgQueuer, worker_driver: WorkerDriver
 ) -> None:
     queries = Queries(AsyncpgDriver(conn), names)
-    watch_conn = await asyncpg.connect(dsn)
-    try:
-        watch_queries = Queries(AsyncpgDriver(watch_conn), names)
-        async with CompletionWatcher(watch_queries.driver, queries=watch_queries) as watcher:
-            ok, boom, hold, long = await queries.enqueue(["ok", "boom", "hold", "long"], [None] * 4)
-            futures = {job: watcher.wait_for(job) for job in (ok, boom, hold, long)}
-            await asyncio.sleep(0.3)  # "long" is running now
-            assert await queries.mark_job_as_cancelled([long]) == [long]
-            results = await asyncio.wait_for(asyncio.gather(*futures.values()), 10)
-        assert dict(zip(futures, results, strict=True)) == {
-            ok: "successful",
-            boom: "exception",
-            hold: "failed",
-            long: "canceled",
-        }
-    finally:
-        await watch_conn.close()
+    watch_queries = Queries(worker_driver.driver, names)  # the watcher on asyncpg and psycopg
+    async with CompletionWatcher(watch_queries.driver, queries=watch_queries) as watcher:
+        ok, boom, hold, long = await queries.enqueue(["ok", "boom", "hold", "long"], [None] * 4)
+        futures = {job: watcher.wait_for(job) for job in (ok, boom, hold, long)}
+        await asyncio.sleep(0.3)  # "long" is running now
+        assert await queries.mark_job_as_cancelled([long]) == [long]
+        results = await asyncio.wait_for(asyncio.gather(*futures.values()), 10)
+    assert dict(zip(futures, results, strict=True)) == {
+        ok: "successful",
+        boom: "exception",
+        hold: "failed",
+        long: "canceled",
+    }
 
 
 async def test_a_job_finished_before_waiting_resolves_at_once(

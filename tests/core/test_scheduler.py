@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import Server
+from conftest import Server, WorkerDriver
 
 from pgqueuer import PgQueuer, QueueExecutionMode
 from pgqueuer.db import AsyncpgDriver
@@ -118,10 +118,9 @@ async def test_two_processes_fire_each_tick_once(
 
 
 async def test_a_failing_function_still_queues_the_next_run(
-    dsn: str | None, conn: asyncpg.Connection, names: Names
+    conn: asyncpg.Connection, names: Names, worker_driver: WorkerDriver
 ) -> None:
-    c = await asyncpg.connect(dsn)
-    sm = SchedulerManager(AsyncpgDriver(c), names=names)
+    sm = SchedulerManager(worker_driver.driver, names=names)  # asyncpg and psycopg
     calls = 0
 
     @sm.schedule("boom", "* * * * * *")
@@ -134,7 +133,6 @@ async def test_a_failing_function_still_queues_the_next_run(
     await asyncio.sleep(2.2)
     sm.shutdown.set()
     await task
-    await c.close()
     assert calls >= 2
     status = await conn.fetchval(
         names.substitute("SELECT status::text FROM /*@schedules_table*/pgqueuer_schedules")

@@ -13,10 +13,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from conftest import WorkerDriver
 
 from pgqueuer import PgQueuer, Queries, QueueExecutionMode, RetryRequested
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
-from pgqueuer.errors import SchemaNotInstalledError
+from pgqueuer.errors import FailingListenerError, SchemaNotInstalledError
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
@@ -67,9 +68,9 @@ async def running(pgq: PgQueuer, **options: Any) -> AsyncIterator[asyncio.Task[N
 
 
 async def test_runs_each_job_once_and_logs_success(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     seen: list[tuple[int, bytes | None]] = []
 
     @pgq.entrypoint("fetch")
@@ -84,9 +85,9 @@ async def test_runs_each_job_once_and_logs_success(
 
 
 async def test_a_failing_handler_is_logged_and_the_worker_carries_on(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
 
     @pgq.entrypoint("boom")
     async def boom(job: Job) -> None:
@@ -118,9 +119,9 @@ async def test_a_failing_handler_is_logged_and_the_worker_carries_on(
 
 
 async def test_retry_requested_runs_the_job_again_woken_by_notify(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     attempts: list[int] = []
 
     @pgq.entrypoint("flaky")
@@ -143,9 +144,9 @@ async def _done(conn: asyncpg.Connection, names: Names) -> bool:
 
 
 async def test_database_retry_executor_backs_off_then_gives_up(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     runs: list[int] = []
 
     def factory(params: EntrypointExecutorParameters) -> DatabaseRetryEntrypointExecutor:
@@ -166,9 +167,9 @@ async def test_database_retry_executor_backs_off_then_gives_up(
 
 
 async def test_an_idle_worker_is_woken_by_enqueue_not_by_polling(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     started: asyncio.Queue[float] = asyncio.Queue()
 
     @pgq.entrypoint("ping")
@@ -184,9 +185,9 @@ async def test_an_idle_worker_is_woken_by_enqueue_not_by_polling(
 
 
 async def test_other_entrypoints_and_deferred_jobs(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     ran: list[int] = []
 
     @pgq.entrypoint("mine")
@@ -205,9 +206,9 @@ async def _ran(ran: list[int], job: int) -> bool:
 
 
 async def test_max_concurrent_tasks_bounds_running_and_claimed_jobs(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     now_running = 0
     peak = 0
     release = asyncio.Event()
@@ -235,9 +236,9 @@ async def _picked_is(conn: asyncpg.Connection, names: Names, n: int) -> bool:
 
 
 async def test_cancelling_a_running_job_interrupts_its_cancellation_scope(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     inside = asyncio.Event()
     outcome: list[str] = []
 
@@ -263,9 +264,9 @@ async def _outcome(outcome: list[str]) -> bool:
 
 
 async def test_shutdown_lets_running_jobs_finish_and_leaves_nothing_picked(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     started = asyncio.Event()
 
     @pgq.entrypoint("job")
@@ -284,9 +285,9 @@ async def test_shutdown_lets_running_jobs_finish_and_leaves_nothing_picked(
 
 
 async def test_after_the_grace_period_running_jobs_go_back_to_the_queue(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     started = asyncio.Event()
 
     @pgq.entrypoint("stuck")
@@ -304,9 +305,9 @@ async def test_after_the_grace_period_running_jobs_go_back_to_the_queue(
 
 
 async def test_abort_releases_running_jobs_at_once(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     started = asyncio.Event()
 
     @pgq.entrypoint("stuck")
@@ -326,9 +327,9 @@ async def test_abort_releases_running_jobs_at_once(
 
 
 async def test_cancelling_run_puts_claimed_jobs_back(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     started = asyncio.Event()
 
     @pgq.entrypoint("stuck")
@@ -347,11 +348,11 @@ async def test_cancelling_run_puts_claimed_jobs_back(
 async def test_a_blocked_event_loop_keeps_beating_and_the_job_runs_once(
     dsn: str | None,
     conn: asyncpg.Connection,
-    worker_conn: asyncpg.Connection,
+    worker_driver: WorkerDriver,
     names: Names,
     queries: Queries,
 ) -> None:
-    busy = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    busy = PgQueuer(worker_driver.driver, names=names)
     runs: list[str] = []
     blocking = threading.Event()
 
@@ -391,12 +392,12 @@ async def test_a_blocked_event_loop_keeps_beating_and_the_job_runs_once(
 
 
 async def test_a_dead_workers_job_is_rescued_with_an_attempt_counted(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
     await queries.enqueue("orphan", None)
     dead = uuid.uuid4()
     await queries.finish_and_claim([], dead, ["orphan"], [0], 1)  # claimed, then "died"
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     seen: list[int] = []
 
     @pgq.entrypoint("orphan")
@@ -410,9 +411,9 @@ async def test_a_dead_workers_job_is_rescued_with_an_attempt_counted(
 
 
 async def test_listener_backend_killed_then_recovered_without_losing_a_job(
-    conn: asyncpg.Connection, worker_conn: asyncpg.Connection, names: Names, queries: Queries
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
 ) -> None:
-    pgq = PgQueuer(AsyncpgDriver(worker_conn), names=names)
+    pgq = PgQueuer(worker_driver.driver, names=names)
     seen: list[int] = []
 
     @pgq.entrypoint("ping")
@@ -422,8 +423,9 @@ async def test_listener_backend_killed_then_recovered_without_losing_a_job(
     async with running(pgq):
         first = await queries.enqueue("ping", None)
         await wait_until(lambda: _ran(seen, first[0]))
-        pid = worker_conn.get_server_pid()
-        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        pids = await worker_driver.backend_pids(conn, listening=True)
+        assert len(pids) == 1
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pids[0])
         await asyncio.sleep(0.2)
         later = await queries.enqueue(["ping"] * 5, [None] * 5)
         await wait_until(lambda: _all_ran(seen, later), timeout=15)
@@ -565,3 +567,70 @@ async def test_claims_commit_asynchronously_unless_durable_claims(
 
 async def _logged(conn: asyncpg.Connection, names: Names) -> bool:
     return bool(await log_statuses(conn, names))
+
+
+async def test_every_backend_of_the_worker_terminated_mid_job_it_keeps_beating_and_recovers(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
+) -> None:
+    """Query, LISTEN and heartbeat connections all killed while a job runs.
+
+    With a 0.6 s heartbeat timeout the worker's own rescue would re-queue the job (and run it
+    twice) if its heartbeats stopped; afterwards a NOTIFY must still wake the idle worker.
+    """
+    pgq = PgQueuer(worker_driver.driver, names=names)
+    runs: list[int] = []
+    inside = asyncio.Event()
+
+    @pgq.entrypoint("slow")
+    async def slow(job: Job) -> None:
+        runs.append(job.id)
+        inside.set()
+        await asyncio.sleep(2.0)
+
+    @pgq.entrypoint("ping")
+    async def ping(job: Job) -> None:
+        runs.append(job.id)
+
+    async with running(pgq, heartbeat_timeout=timedelta(seconds=0.6)):
+        (job,) = await queries.enqueue("slow", None)
+        await asyncio.wait_for(inside.wait(), 5)
+        pids = await worker_driver.backend_pids(conn)
+        assert pids
+        for pid in pids:
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        await wait_until(lambda: _ran_once_and_logged(conn, names, runs, job), timeout=15)
+        await asyncio.sleep(1.5)  # the worker is idle again; polling would take 30 s
+        sent = time.monotonic()
+        later = await queries.enqueue(["ping"] * 3, [None] * 3)
+        await wait_until(lambda: _all_ran(seen=runs, ids=later), timeout=10)
+        assert time.monotonic() - sent < 5
+    assert runs.count(job) == 1
+    assert await log_statuses(conn, names) == [(job, "successful")] + [
+        (i, "successful") for i in later
+    ]
+
+
+async def _ran_once_and_logged(
+    conn: asyncpg.Connection, names: Names, runs: list[int], job: int
+) -> bool:
+    return (job, "successful") in await log_statuses(conn, names)
+
+
+async def test_the_listener_health_check_round_trips_then_fails_once_the_listener_is_gone(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
+) -> None:
+    pgq = PgQueuer(worker_driver.driver, names=names)
+    ran = asyncio.Event()
+
+    @pgq.entrypoint("noop")
+    async def noop(job: Job) -> None:
+        ran.set()
+
+    async with running(pgq):
+        await queries.enqueue("noop", None)
+        await asyncio.wait_for(ran.wait(), 5)  # the worker is in its loop: LISTENing
+        event = await pgq.qm.listener_healthy(timedelta(seconds=5))
+        assert event.id is not None
+    # After run(), nothing listens: the check times out as a FailingListenerError.
+    with pytest.raises(FailingListenerError):
+        await pgq.qm.listener_healthy(timedelta(seconds=0.3))

@@ -23,7 +23,7 @@ async def heard(dsn, names):
 
     def on_event(*args: object) -> None:
         event = json.loads(str(args[3]))
-        if event.get("schema", names.schema) == names.schema:
+        if event.get("schema") == names.schema:  # events without one are not ours to judge
             events.put_nowait(event)
 
     await listener.add_listener(names.channel, on_event)

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pgqueuer import _aliases
 from pgqueuer.applications import PgQueuer
 from pgqueuer.completion import CompletionWatcher
-from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
+from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver, PsycopgDriver
 from pgqueuer.errors import DuplicateJobError, PgQueuerError, RetryRequested
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutor
 from pgqueuer.inmemory import InMemoryDriver, InMemoryQueries
@@ -42,6 +42,7 @@ __all__ = [
     "Names",
     "PgQueuer",
     "PgQueuerError",
+    "PsycopgDriver",
     "Queries",
     "QueueExecutionMode",
     "QueueManager",

@@ -23,6 +23,8 @@ from pgqueuer.sm import SchedulerManager
 from pgqueuer.types import OnFailure, QueueExecutionMode
 
 if TYPE_CHECKING:
+    import psycopg
+
     from pgqueuer.inmemory import InMemoryQueries
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,6 +76,20 @@ class PgQueuer:
         names: Names | None = None,
     ) -> PgQueuer:
         return cls(AsyncpgPoolDriver(pool), channel, resources, names=names)
+
+    @classmethod
+    def from_psycopg_connection(
+        cls,
+        connection: psycopg.AsyncConnection[Any],
+        channel: str | None = None,
+        resources: MutableMapping[str, Any] | None = None,
+        *,
+        names: Names | None = None,
+    ) -> PgQueuer:
+        """A PgQueuer on a psycopg ``AsyncConnection`` (autocommit=True), see PsycopgDriver."""
+        from pgqueuer.psycopg_driver import PsycopgDriver
+
+        return cls(PsycopgDriver(connection), channel, resources, names=names)
 
     @classmethod
     def in_memory(

@@ -24,6 +24,7 @@ DSN_ENV = ("PGQUEUER_DSN", "PGDSN")
 CONNECT_TIMEOUT_ENV = ("PGQUEUER_CONNECT_TIMEOUT", "PGCONNECT_TIMEOUT")
 APPLICATION_NAME_ENV = "PGQUEUER_APPLICATION_NAME"
 DEFAULT_CONNECT_TIMEOUT = 10.0
+POOL_SIZE_ENV = {"min": ("PGQUEUER_POOL_MIN_SIZE", 1), "max": ("PGQUEUER_POOL_MAX_SIZE", 5)}
 
 
 def resolve_dsn(dsn: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -51,6 +52,36 @@ def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
                 raise ConfigurationError(f"{var}={raw!r} must be greater than 0")
             return value
     return DEFAULT_CONNECT_TIMEOUT
+
+
+def application_name(environ: Mapping[str, str] | None = None) -> str | None:
+    """The application_name to report to the server (``PGQUEUER_APPLICATION_NAME``)."""
+    env = os.environ if environ is None else environ
+    return env.get(APPLICATION_NAME_ENV) or None
+
+
+def pool_sizes(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """``(min, max)`` pool sizes (``PGQUEUER_POOL_MIN_SIZE`` = 1, ``PGQUEUER_POOL_MAX_SIZE`` = 5)."""
+    env = os.environ if environ is None else environ
+    sizes = []
+    for var, default in POOL_SIZE_ENV.values():
+        raw = env.get(var)
+        if not raw:
+            sizes.append(default)
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{var}={raw!r} is not a whole number") from None
+        if value < 0:
+            raise ConfigurationError(f"{var}={raw!r} must not be negative")
+        sizes.append(value)
+    low, high = sizes
+    if high < max(low, 1):
+        raise ConfigurationError(
+            f"PGQUEUER_POOL_MAX_SIZE ({high}) must be at least PGQUEUER_POOL_MIN_SIZE ({low}) and 1"
+        )
+    return low, high
 
 
 def describe_target(dsn: str | None, environ: Mapping[str, str] | None = None) -> str:

@@ -41,8 +41,42 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs of a lost connection: class 08 (connection exception) and the server going away.
+_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def _is_psycopg_connection_error(exc: BaseException) -> bool:
+    import sys  # psycopg is only looked at when something imported it: core runs without it
+
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    # No SQLSTATE: raised by the client ("server closed the connection", "the connection is
+    # closed"); OperationalError with one also covers statement failures (lock timeout, ...).
+    return state is None or state.startswith("08") or state in _LOST_STATES
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a server error from asyncpg or psycopg (None for anything else)."""
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def unique_violation(exc: BaseException) -> tuple[str | None, str | None] | None:
+    """``(constraint name, detail)`` of a unique violation (23505), asyncpg's or psycopg's."""
+    if sqlstate(exc) != "23505":
+        return None
+    diag = getattr(exc, "diag", None)  # psycopg keeps the server's error fields on .diag
+    if diag is not None:
+        return diag.constraint_name, diag.message_detail
+    return getattr(exc, "constraint_name", None), getattr(exc, "detail", None)
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when ``exc`` means the connection (not the statement) failed."""
+    if _is_psycopg_connection_error(exc):
+        return True
     if isinstance(exc, asyncpg.InternalClientError):
         # The protocol is out of step with the server, e.g. "cannot switch to state 12;
         # another operation (2) is in progress" when a terminated backend's FATAL message
@@ -79,6 +113,46 @@ class Driver(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Any: ...
+
+
+class SyncDriver(Protocol):
+    """A blocking driver: what ``SyncQueries`` needs (``SyncPsycopgDriver``)."""
+
+    def fetch(self, query: str, *args: object) -> list[dict[str, object]]: ...
+
+
+# Optional capabilities the worker uses when a driver has them (QueueManager, heartbeat.py).
+
+
+@runtime_checkable
+class Reconnecting(Protocol):
+    """Survives a lost connection: reports it, and re-opens it (LISTENing again)."""
+
+    def on_connection_lost(self, callback: Callable[[], object]) -> None: ...
+
+    async def reconnect(self) -> None: ...
+
+    def listener_alive(self) -> bool: ...
+
+    def is_alive(self) -> bool: ...
+
+
+@runtime_checkable
+class GenericPlanning(Protocol):
+    """Can make its connection reuse generic plans (the worker's hot statement)."""
+
+    async def use_generic_plans(self) -> Callable[[], Awaitable[None]]: ...
+
+
+@runtime_checkable
+class SeparateConnections(Protocol):
+    """Can open another connection to its server from any event loop (heartbeat thread).
+
+    The connection returned must offer ``execute(sql, *args)``, ``is_closed()``,
+    ``terminate()`` and ``close()`` (asyncpg's names).
+    """
+
+    async def connect_factory(self) -> Callable[[], Awaitable[Any]]: ...
 
 
 async def clone_connection(conn: asyncpg.Connection) -> asyncpg.Connection:
@@ -413,3 +487,8 @@ class AsyncpgPoolDriver(_ListenerMixin):
         if self._entered == 0 and self._listen_conn is not None:
             conn, self._listen_conn = self._listen_conn, None
             await self._release(conn)
+
+
+# The psycopg drivers live in their own module (psycopg is imported there only on use).
+from pgqueuer.psycopg_driver import PsycopgDriver as PsycopgDriver  # noqa: E402
+from pgqueuer.psycopg_driver import SyncPsycopgDriver as SyncPsycopgDriver  # noqa: E402

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
-
-from pgqueuer.db import Driver, is_connection_error
+from pgqueuer.db import Driver, is_connection_error, sqlstate
 from pgqueuer.errors import (
     FailingListenerError,
     InvalidOptionError,
@@ -235,7 +233,10 @@ class QueueManager(QueueManagerCompat):
         try:
             await self.connection.notify(self.channel, json.dumps(payload))
             return await asyncio.wait_for(future, timeout.total_seconds())
-        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+        except Exception as exc:
+            database = sqlstate(exc) is not None or is_connection_error(exc)  # asyncpg, psycopg
+            if not (database or isinstance(exc, TimeoutError | OSError)):
+                raise
             raise FailingListenerError(f"the listener did not answer: {exc or 'timeout'}") from exc
         finally:
             self._health.pop(hid, None)
@@ -491,16 +492,15 @@ class QueueManager(QueueManagerCompat):
                         want,
                         async_claim=self._async_claim,
                     )
-                except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
-                    # Lost a race for a concurrency seat: nothing was written; try again.
-                    self._requeue_done(done)
-                    await asyncio.sleep(random.uniform(0.001, 0.01))
-                    continue
-                except (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError) as exc:
-                    self._requeue_done(done)
-                    raise self.queries._missing(exc) from exc
                 except Exception as exc:
                     self._requeue_done(done)
+                    state = sqlstate(exc)  # asyncpg's and psycopg's errors alike
+                    if state in ("23505", "40P01"):
+                        # Lost a race for a concurrency seat: nothing was written; try again.
+                        await asyncio.sleep(random.uniform(0.001, 0.01))
+                        continue
+                    if state in ("42P01", "42704"):  # undefined table / object
+                        raise self.queries._missing(exc) from exc
                     if not is_connection_error(exc):
                         raise
                     logger.warning("database connection lost (%s); reconnecting", exc)

@@ -8,7 +8,7 @@ administration, insights, schedules, schema management) and are put together her
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pgqueuer.backends.args import EntrypointExecutionParameter, Finished
 from pgqueuer.backends.sql_admin import SqlAdmin
@@ -21,12 +21,14 @@ from pgqueuer.names import Names
 
 if TYPE_CHECKING:
     import asyncpg
+    import psycopg
 
 __all__ = [
     "EntrypointExecutionParameter",
     "Finished",
     "Queries",
     "SchemaPackageMissingError",
+    "SyncQueries",
     "is_unique_violation",
 ]
 
@@ -43,3 +45,15 @@ class Queries(SqlQueue, SqlAdmin, SqlInsights, SqlSchedules, SqlSchema):
     @classmethod
     def from_asyncpg_pool(cls, pool: asyncpg.Pool, names: Names | None = None) -> Queries:
         return cls(AsyncpgPoolDriver(pool), names=names)
+
+    @classmethod
+    def from_psycopg_connection(
+        cls, connection: psycopg.AsyncConnection[Any], names: Names | None = None
+    ) -> Queries:
+        from pgqueuer.psycopg_driver import PsycopgDriver
+
+        return cls(PsycopgDriver(connection), names=names)
+
+
+# SyncQueries (blocking producers) shares the argument checks in pgqueuer.backends.args.
+from pgqueuer.sync_queries import SyncQueries  # noqa: E402

@@ -1,0 +1,1 @@
+"""Adapters to the outside world (PgQueuer's ``pgqueuer.adapters`` paths): connection helpers."""
