@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pgqueuer.backoff import reconnect_delays
 from pgqueuer.db import Driver, is_connection_error, sqlstate
 from pgqueuer.errors import (
     FailingListenerError,
@@ -615,7 +616,7 @@ class QueueManager(QueueManagerCompat):
 
     async def _reconnect(self) -> None:
         reconnect = getattr(self.connection, "reconnect", None)
-        delay = 0.05
+        delays = reconnect_delays()
         while True:
             try:
                 if reconnect is not None:
@@ -629,9 +630,9 @@ class QueueManager(QueueManagerCompat):
             except Exception as exc:
                 if self._force.is_set():
                     return
-                logger.warning("reconnect failed (%s); retrying in %.1f s", exc, delay)
+                delay = next(delays)
+                logger.warning("reconnect failed (%s); retrying in %.2f s", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     # -- background work --------------------------------------------------------------------
 
