@@ -1,0 +1,1 @@
+"""PgQueuer's ``pgqueuer.adapters`` package: optional integrations."""
