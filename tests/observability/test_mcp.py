@@ -37,13 +37,13 @@ TOOLS = {
 
 
 @contextlib.asynccontextmanager
-async def mcp_session(server: Server, names: Names) -> AsyncIterator[ClientSession]:
+async def mcp_session(
+    server: Server, names: Names, module: str = "pgqueuer_dashboard.mcp"
+) -> AsyncIterator[ClientSession]:
     """A client session with the server as a subprocess (entered and left in one task, as
     anyio's cancel scopes require)."""
     env = {**os.environ, **server.env(), "PGQUEUER_SCHEMA": names.schema or ""}
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "pgqueuer_dashboard.mcp"], env=env
-    )
+    params = StdioServerParameters(command=sys.executable, args=["-m", module], env=env)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
         await client.initialize()
         yield client
@@ -135,6 +135,13 @@ async def bad_arguments(session: ClientSession) -> None:
     assert "limit must be an integer from 1 to 1000" in message
     message = await error(session, "queue_table_info", payload_bytes=10**6)
     assert "payload_bytes must be from 1 to 4096" in message
+
+
+async def test_pgqueuers_module_path_serves_the_same_tools(server: Server, names: Names) -> None:
+    async with mcp_session(server, names, "pgqueuer.adapters.mcp") as session:
+        listed = await session.list_tools()
+        assert {t.name for t in listed.tools} == TOOLS
+        assert await call(session, "queue_size") == []
 
 
 @pytest.mark.parametrize(
