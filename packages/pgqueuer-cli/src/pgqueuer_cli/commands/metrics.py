@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import click
 
 from pgqueuer_cli import envvars
-from pgqueuer_cli.commands.options import Seconds
+from pgqueuer_cli.commands.jobs import Duration
 from pgqueuer_cli.db import run_db
 from pgqueuer_cli.settings import Settings
 
@@ -39,13 +40,13 @@ MISSING = "pgq metrics needs prometheus-client: pip install 'pgqueuer-cli[metric
 )
 @click.option(
     "--stale-after",
-    type=Seconds(min=1),
-    default=300.0,
+    type=Duration(),
+    default="300",
     show_default=True,
-    help="Seconds without a heartbeat after which a running job counts as stale.",
+    help="A running job without a heartbeat this long counts as stale (e.g. 300, 5m).",
 )
 @click.pass_obj
-def metrics(settings: Settings, host: str, port: int, stale_after: float) -> None:
+def metrics(settings: Settings, host: str, port: int, stale_after: timedelta) -> None:
     """Serve the queue's Prometheus metrics on http://HOST:PORT/metrics until SIGINT/SIGTERM.
 
     Each scrape reads the database (bounded, indexed, read-only): queue depth by entrypoint
@@ -62,8 +63,6 @@ def metrics(settings: Settings, host: str, port: int, stale_after: float) -> Non
         from pgqueuer_dashboard.exporter import DatabaseMetrics, serve_database_metrics
     except ImportError:
         raise click.ClickException(MISSING) from None
-    from datetime import timedelta
-
     from pgqueuer.connection import connect, resolve_dsn
 
     reconnect = None
@@ -84,7 +83,7 @@ def metrics(settings: Settings, host: str, port: int, stale_after: float) -> Non
         source = DatabaseMetrics(
             conn,
             settings.names,
-            stale_after=timedelta(seconds=stale_after),
+            stale_after=stale_after,
             reconnect=reconnect,
         )
         try:
