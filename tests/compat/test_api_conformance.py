@@ -48,15 +48,15 @@ IN_SCOPE = {
     "pgqueuer.types",
     "pgqueuer.core.logconfig",
     "pgqueuer.adapters.connections",
-}
-# Tracing, metrics and the web dashboard are the subject of their own issues.
-OUT_OF_SCOPE = {
     "pgqueuer.ports.tracing",
     "pgqueuer.adapters.tracing.opentelemetry",
     "pgqueuer.adapters.tracing.logfire",
     "pgqueuer.adapters.tracing.sentry",
     "pgqueuer.metrics.prometheus",
     "pgqueuer.metrics.fastapi",
+}
+# The web dashboard is the subject of its own issue.
+OUT_OF_SCOPE = {
     "pgqueuer.web",
 }
 

@@ -123,3 +123,30 @@ async def test_the_snapshot_counts_a_million_jobs_exactly(server: Server, big: N
     assert sum(e.failed for e in snap.entrypoints) == ROWS // 1000
     assert len(snap.workers) == 8 and len(snap.log) == 25
     assert 0 < snap.sampled_log_rows <= 20_000
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_the_exporters_log_reads_walk_the_primary_key(
+    server: Server, big: Names, mode: str
+) -> None:
+    """pgq metrics' counters read the log by id (sql/metrics.sql), never the whole table."""
+    blocks = load_blocks("pgqueuer_dashboard.sql", "metrics.sql")
+    assert set(blocks) == {"log_since", "log_last_id"}
+    sql = {k: big.substitute(v) for k, v in blocks.items()}
+    pkey = big.derived(big.queue_table_log, "_pkey")
+    log = big.bare(big.queue_table_log)
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        plans = {
+            "log_since": await explain(
+                conn, sql["log_since"], (0, 50_000, timedelta(seconds=2)), mode
+            ),
+            "log_last_id": "\n".join(
+                r[0] for r in await conn.fetch(f"EXPLAIN {sql['log_last_id']}")
+            ),
+        }
+    finally:
+        await conn.close()
+    for block, text in plans.items():
+        assert f"Seq Scan on {log} " not in text + " ", f"{block} ({mode}):\n{text}"
+        assert pkey in text, f"{block} ({mode}) does not use {pkey}:\n{text}"

@@ -14,3 +14,7 @@ WIDEN_ID = "PGQUEUER_WIDEN_ID"
 DEBUG = "PGQUEUER_DEBUG"
 TABLEFMT = "PGQUEUER_TABLEFMT"  # default table format of pgq dashboard
 LEGACY_TABLEFMT = "TABLEFMT"  # PgQueuer 1.6 also reads this one
+METRICS_HOST = "PGQUEUER_METRICS_HOST"  # pgq metrics --host
+METRICS_PORT = "PGQUEUER_METRICS_PORT"  # pgq metrics --port
+WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
+WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port

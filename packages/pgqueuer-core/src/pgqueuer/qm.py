@@ -48,6 +48,8 @@ from pgqueuer.models import (
     TracebackRecord,
     parse_event,
 )
+from pgqueuer.ports.metrics import WORKER_METRICS, WorkerObserver
+from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
 from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
@@ -89,10 +91,17 @@ class QueueManager(QueueManagerCompat):
         queries: Queries | InMemoryQueries,
         channel: str | None = None,
         resources: MutableMapping[str, Any] | None = None,
-        tracer: Any = None,
+        tracer: TracingProtocol | None = None,
+        *,
+        metrics: WorkerObserver | None = None,
     ) -> None:
         self.queries = queries
-        self.tracer = tracer  # accepted for PgQueuer's signature; tracing is a later issue
+        # Both fall back to the process-wide ones (set_tracing_class, set_worker_metrics),
+        # resolved when run() starts; None there too means no calls at all per job.
+        self.tracer = tracer
+        self.metrics = metrics
+        self._tracer: TracingProtocol | None = None
+        self._obs: WorkerObserver | None = None
         self.connection: Driver = queries.driver
         self.channel = channel or queries.names.channel
         self.resources: MutableMapping[str, Any] = {} if resources is None else resources
@@ -261,14 +270,21 @@ class QueueManager(QueueManagerCompat):
         task = asyncio.create_task(self._execute(job, context, executor))
         self._running[job.id] = _Running(job, context, task)
         task.add_done_callback(functools.partial(self._task_done, job.id))
+        if self._obs is not None:
+            self._obs.started(job)
 
     async def _execute(
         self, job: Job, context: Context, executor: AbstractEntrypointExecutor
     ) -> Finished:
         extra = {"entrypoint": job.entrypoint, "queue_manager_id": str(self.queue_manager_id)}
         try:
-            if not context.cancellation.cancel_called:
+            if context.cancellation.cancel_called:
+                pass
+            elif self._tracer is None:
                 await executor.execute(job, context)
+            else:
+                async with self._tracer.trace_process(job):
+                    await executor.execute(job, context)
         except asyncio.CancelledError:
             # Cancelled by shutdown (grace over, second signal) or by run() being cancelled:
             # the job did not finish, so it goes back to the queue untouched.
@@ -328,6 +344,8 @@ class QueueManager(QueueManagerCompat):
             finished = Finished(job_id, "exception", record.to_json())
         else:
             finished = task.result()
+        if self._obs is not None and running is not None:
+            self._obs.finished(running.job, finished.outcome)
         self._finish(finished, running.job if running else None)
 
     def _finish(self, finished: Finished, job: Job | None) -> None:
@@ -396,6 +414,10 @@ class QueueManager(QueueManagerCompat):
             raise ValueError("max_attempts must be at least 1")
         mode = QueueExecutionMode(mode)
         self._async_claim = not durable_claims
+        self._tracer = resolve_tracer(
+            self.tracer if self.tracer is not None else self.queries.tracer
+        )
+        self._obs = self.metrics if self.metrics is not None else WORKER_METRICS.observer
 
         async with self.connection as driver:
             await self.verify_structure()
@@ -484,6 +506,7 @@ class QueueManager(QueueManagerCompat):
             if want or flush:
                 done, self._done = self._done, []
                 self._done_since, self._seat_freed = None, False
+                asked = time.monotonic()
                 try:
                     jobs = await self.queries.finish_and_claim(
                         done,
@@ -509,6 +532,8 @@ class QueueManager(QueueManagerCompat):
                     self._hint = True
                     continue
                 self._written(done)
+                if self._obs is not None:
+                    self._obs.claimed(time.monotonic() - asked, len(jobs))
                 if jobs and time.monotonic() - now > self._late_after:
                     jobs = await self._still_held(jobs)
                 for job in jobs:
@@ -623,6 +648,8 @@ class QueueManager(QueueManagerCompat):
                     await reconnect()
                 if self._listener_down_since is not None:
                     logger.warning("LISTEN connection restored")
+                if self._obs is not None:
+                    self._obs.reconnected()
                 self._listener_down_since = None
                 self._hint = True
                 self._wake.set()

@@ -3,7 +3,8 @@
 The SQL lives in ``sql/*.sql``; the methods live in ``pgqueuer.backends.sql_*`` by job (queue,
 administration, insights, schedules, schema management) and are put together here. Build it as
 ``Queries(driver)``, ``Queries(driver, names)`` or ``Queries(driver, names=names)``; PgQueuer's
-``qbe``/``qbq``/``qbs``/``tracer`` keywords are accepted (``tracer`` is kept as ``.tracer``).
+``qbe``/``qbq``/``qbs`` keywords are accepted; ``tracer`` traces every enqueue (see
+``pgqueuer.ports.tracing``).
 """
 
 from __future__ import annotations

@@ -114,12 +114,7 @@ class Dashboard:
     async def _entrypoints(
         self, now: datetime, window: timedelta, limit: int, count_cap: int, sample: int
     ) -> tuple[list[EntrypointStats], float, int]:
-        counts: dict[str, dict[str, Any]] = {}
-        for r in await self._rows("queue_counts", count_cap, limit):
-            entry = counts.setdefault(r["entrypoint"], {})
-            entry[r["status"]] = r["n"]
-            if r["first_due"] is not None:
-                entry["first_due"] = r["first_due"]
+        counts = await self.queue_counts(limit, count_cap=count_cap)
         rates = {r["entrypoint"]: r for r in await self._rows("log_window", window, sample, limit)}
         seconds = window.total_seconds()
         sampled = 0
@@ -154,6 +149,25 @@ class Dashboard:
                 )
             )
         return out, seconds, sampled
+
+    async def queue_counts(
+        self, limit: int = 100, *, count_cap: int = DEFAULT_COUNT_CAP
+    ) -> dict[str, dict[str, Any]]:
+        """Per entrypoint: ``{"queued": n, "picked": n, "failed": n, "first_due": datetime}``
+        (keys present only when non-zero); each count stops at ``count_cap``."""
+        counts: dict[str, dict[str, Any]] = {}
+        async with self._reading():
+            rows = await self._rows("queue_counts", count_cap, limit)
+        for r in rows:
+            entry = counts.setdefault(r["entrypoint"], {})
+            entry[r["status"]] = r["n"]
+            if r["first_due"] is not None:
+                entry["first_due"] = r["first_due"]
+        return counts
+
+    def read_only(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Run the reads inside in one read-only, repeatable-read transaction (nested: none)."""
+        return self._reading()
 
     async def workers(self, limit: int = 50, *, count_cap: int = DEFAULT_COUNT_CAP) -> list[Worker]:
         """Workers holding running jobs, the busiest first."""

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import click
 
+from pgqueuer_cli import envvars
 from pgqueuer_cli.commands.options import Seconds
 from pgqueuer_cli.settings import Settings
 
@@ -44,6 +45,22 @@ def setup_logging(level: str) -> None:
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    try:
+        from pgqueuer.metrics.worker import serve_worker_metrics
+    except ImportError:
+        raise click.ClickException(
+            "--metrics-port needs prometheus-client: pip install 'pgqueuer-cli[metrics]'"
+        ) from None
+    try:
+        served = serve_worker_metrics(port, host)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
+    logging.getLogger("pgqueuer").info(
+        "serving worker metrics on http://%s:%s/metrics", host, served.port
+    )
 
 
 def _seconds(minimum: float = 0.0) -> click.FloatRange:
@@ -120,6 +137,23 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     "written durably.",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    envvar=envvars.WORKER_METRICS_PORT,
+    show_envvar=True,
+    help="Serve this worker's Prometheus metrics (jobs, handler durations, claims) on this "
+    "port at /metrics (needs pgqueuer-cli[metrics]).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    envvar=envvars.WORKER_METRICS_HOST,
+    show_envvar=True,
+    show_default=True,
+    help="Address for --metrics-port.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="INFO",
@@ -141,6 +175,8 @@ def run(
     restart_delay: float,
     shutdown_on_listener_failure: bool,
     durable_claims: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
 ) -> None:
     """Run the worker FACTORY builds (module:function), until SIGINT/SIGTERM.
@@ -174,6 +210,8 @@ def run(
     level = log_level.upper()
     setup_logging(level)
     debug = level in ("DEBUG", "NOTSET")
+    if metrics_port is not None:
+        _serve_metrics(metrics_host, metrics_port)
 
     async def main() -> int:
         result = await supervise(

@@ -1,1 +1,1 @@
-"""Adapters to the outside world (PgQueuer's ``pgqueuer.adapters`` paths): connection helpers."""
+"""PgQueuer's ``pgqueuer.adapters`` package: connection helpers and optional integrations."""

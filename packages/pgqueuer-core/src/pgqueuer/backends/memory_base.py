@@ -94,7 +94,7 @@ class MemoryBase:
     ) -> None:
         self.driver = driver or InMemoryDriver()
         self.names = resolve_names(type(self).__name__, qbe, qbq, qbs, names, Names.create())
-        self.tracer = tracer  # kept for PgQueuer's signature; tracing is not wired yet
+        self.tracer = tracer  # None: the process-wide one (set_tracing_class), if any
         self.sql: dict[str, str] = {}
         self._state = State()
 

@@ -8,10 +8,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pgqueuer.backends.args import STALE_MAX_ATTEMPTS, Finished, enqueue_batch
+from pgqueuer.backends.args import STALE_MAX_ATTEMPTS, EnqueueBatch, Finished, enqueue_batch
 from pgqueuer.backends.memory_base import MemoryBase, Row, now, parse_headers
+from pgqueuer.backends.publish import traced_publish
 from pgqueuer.errors import DuplicateJobError
 from pgqueuer.models import Job, TracebackRecord
+from pgqueuer.ports.tracing import resolve_tracer
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
 
 
@@ -33,6 +35,13 @@ class MemoryQueue(MemoryBase):
         b = enqueue_batch(
             entrypoint, payload, priority, execute_after, dedupe_key, headers, on_conflict
         )
+        tracer = resolve_tracer(self.tracer)
+        if tracer is None:
+            return self._insert(b, on_conflict)
+        with traced_publish(tracer, b):
+            return self._insert(b, on_conflict)
+
+    def _insert(self, b: EnqueueBatch, on_conflict: OnConflict) -> list[Any]:
         active = self._active_keys()
         if on_conflict == "raise":
             seen: set[str] = set()

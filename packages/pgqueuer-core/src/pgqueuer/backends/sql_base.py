@@ -41,7 +41,7 @@ class SqlBase:
     ) -> None:
         self.driver = driver
         self.names = resolve_names(type(self).__name__, qbe, qbq, qbs, names, Names.from_env())
-        self.tracer = tracer  # kept for PgQueuer's signature; tracing is not wired yet
+        self.tracer = tracer  # None: the process-wide one (set_tracing_class), if any
         self._sql = substituted(self.names, *SQL_FILES)
         self._schedule_sql = substituted(self.names, "schedules.sql")
         self._fetch = getattr(driver, "fetch_records", driver.fetch)

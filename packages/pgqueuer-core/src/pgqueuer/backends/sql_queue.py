@@ -14,9 +14,11 @@ from pgqueuer.backends.args import (
     Finished,
     enqueue_batch,
 )
+from pgqueuer.backends.publish import traced_publish
 from pgqueuer.backends.sql_base import SqlBase
 from pgqueuer.errors import DuplicateJobError
 from pgqueuer.models import Job
+from pgqueuer.ports.tracing import resolve_tracer
 from pgqueuer.types import JOB_STATUS, JobId, OnConflict
 
 KEY_DETAIL = re.compile(r"Key \(dedupe_key\)=\((.*)\) already exists", re.DOTALL)
@@ -71,10 +73,17 @@ class SqlQueue(SqlBase):
             "skip": "enqueue_skip",
             "update_priority": "enqueue_update_priority",
         }[on_conflict]
+        tracer = resolve_tracer(self.tracer)
         try:
-            rows = await self._rows(
-                block, b.priorities, b.entrypoints, b.payloads, b.delays, b.keys, b.headers
-            )
+            if tracer is None:
+                rows = await self._rows(
+                    block, b.priorities, b.entrypoints, b.payloads, b.delays, b.keys, b.headers
+                )
+            else:
+                with traced_publish(tracer, b):
+                    rows = await self._rows(
+                        block, b.priorities, b.entrypoints, b.payloads, b.delays, b.keys, b.headers
+                    )
         except Exception as exc:
             dedupe_index = self.names.derived(self.names.queue_table, "_unique_dedupe_key")
             if not is_unique_violation(exc) or violation(exc)[0] != dedupe_index:

@@ -1,0 +1,1 @@
+"""PgQueuer's ``pgqueuer.ports`` package: the protocols pluggable parts implement."""
