@@ -139,7 +139,14 @@ async def test_workers_and_listeners_carry_on_after_server_restarts(
         acc = await account(conn, cnames, ids, fleet.runs_dir, server_crash=True)
     finally:
         await conn.close()
-    assert acc.completed | acc.failed == ids
+    # Every acknowledged job ran to its end. A batch whose commit reached the server while
+    # the restart cut the connection is in the database without its ids reaching the
+    # producer: such jobs must have run too, and there can be at most one batch per error.
+    done = acc.completed | acc.failed
+    assert ids <= done, f"acknowledged jobs that did not end: {sorted(ids - done)[:10]}"
+    errors = sum(p.errors for p in producers)
+    assert acc.unacknowledged <= 10 * errors, (acc.unacknowledged, errors)
+    assert len(done) == len(ids) + acc.unacknowledged  # the unacknowledged ones ran as well
     figures(
         "2-server-restart",
         workers=3,
