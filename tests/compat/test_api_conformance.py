@@ -48,8 +48,9 @@ IN_SCOPE = {
     "pgqueuer.types",
     "pgqueuer.core.logconfig",
     "pgqueuer.adapters.connections",
+    "pgqueuer.web",
 }
-# Tracing, metrics and the web dashboard are the subject of their own issues.
+# Tracing and metrics are the subject of their own issue.
 OUT_OF_SCOPE = {
     "pgqueuer.ports.tracing",
     "pgqueuer.adapters.tracing.opentelemetry",
@@ -57,7 +58,6 @@ OUT_OF_SCOPE = {
     "pgqueuer.adapters.tracing.sentry",
     "pgqueuer.metrics.prometheus",
     "pgqueuer.metrics.fastapi",
-    "pgqueuer.web",
 }
 
 NO_SIGNATURE = "(*args, **kwargs)"  # a Protocol's (or an untyped class's) constructor: no facts

@@ -14,3 +14,5 @@ WIDEN_ID = "PGQUEUER_WIDEN_ID"
 DEBUG = "PGQUEUER_DEBUG"
 TABLEFMT = "PGQUEUER_TABLEFMT"  # default table format of pgq dashboard
 LEGACY_TABLEFMT = "TABLEFMT"  # PgQueuer 1.6 also reads this one
+WEB_HOST = "PGQUEUER_WEB_HOST"  # pgq web --host
+WEB_PORT = "PGQUEUER_WEB_PORT"  # pgq web --port
