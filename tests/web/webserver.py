@@ -9,6 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 
@@ -31,6 +32,7 @@ class WebServer:
     url: str
     server: uvicorn.Server
     thread: threading.Thread
+    app: Any
     auth: WebAuth = field(default_factory=WebAuth)
 
     def request(
@@ -76,7 +78,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(dsn: str | None, names: Names, auth: WebAuth, **options: object) -> WebServer:
+def start_server(dsn: str | None, names: Names, auth: WebAuth) -> WebServer:
     app = create_web_app(dsn, names=names, auth=auth)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -91,10 +93,73 @@ def start_server(dsn: str | None, names: Names, auth: WebAuth, **options: object
         threading.Event().wait(0.05)
     else:
         raise RuntimeError("the web server did not start within 10 s")
-    return WebServer(f"http://127.0.0.1:{port}", server, thread, auth)
+    return WebServer(f"http://127.0.0.1:{port}", server, thread, app, auth)
 
 
 def stop_server(web: WebServer) -> None:
     web.server.should_exit = True
     web.thread.join(timeout=15)
     assert not web.thread.is_alive(), "the web server did not stop"
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused)
+    and restored, on the same port: the database "going down" for one client only."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.up()
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self.writers -= {writer, up_writer}
+
+    async def _up(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+
+    async def _down(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        self.writers.clear()
+        if self.server is not None:
+            await self.server.wait_closed()
+            self.server = None
+
+    def up(self) -> None:
+        self._call(self._up())
+
+    def down(self) -> None:
+        self._call(self._down())
+
+    def close(self) -> None:
+        self.down()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
