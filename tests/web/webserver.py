@@ -79,7 +79,12 @@ def free_port() -> int:
 
 
 def start_server(dsn: str | None, names: Names, auth: WebAuth) -> WebServer:
-    app = create_web_app(dsn, names=names, auth=auth)
+    return serve_app(create_web_app(dsn, names=names, auth=auth), auth)
+
+
+def serve_app(app: Any, auth: WebAuth | None = None) -> WebServer:
+    """Serve any ASGI app with uvicorn on a free port, in a thread."""
+    auth = auth or WebAuth()
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
