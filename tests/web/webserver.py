@@ -11,10 +11,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web import WebAuth, create_web_app
+from pgqueuer_dashboard.web.serve import Server
+from pgqueuer_dashboard.web.serve import server as web_server
 
 USER, PASSWORD = "admin", "s3cret"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
@@ -30,7 +30,7 @@ class Reply:
 @dataclass
 class WebServer:
     url: str
-    server: uvicorn.Server
+    server: Server
     thread: threading.Thread
     app: Any
     auth: WebAuth = field(default_factory=WebAuth)
@@ -86,8 +86,7 @@ def serve_app(app: Any, auth: WebAuth | None = None) -> WebServer:
     """Serve any ASGI app with uvicorn on a free port, in a thread."""
     auth = auth or WebAuth()
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = web_server(app, "127.0.0.1", port, log_level="warning")
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     for _ in range(200):

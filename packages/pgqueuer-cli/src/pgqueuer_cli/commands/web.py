@@ -45,4 +45,7 @@ def web(settings: Settings, host: str, port: int) -> None:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if settings.factory:
         raise click.UsageError("pgq web takes --pg-dsn/--schema/--prefix, not --factory")
-    serve(host, port, dsn=settings.dsn, names=settings.names)
+    try:
+        serve(host, port, dsn=settings.dsn, names=settings.names)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a clean stop
+        pass

@@ -62,6 +62,10 @@ class Broadcaster:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self.end_streams()
+
+    def end_streams(self) -> None:
+        """End every open event stream (the server is stopping)."""
         for queue in list(self.subscribers):
             self._offer(queue, "stop")
 

@@ -20,7 +20,8 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(window.location.href, {
+    // pathname + search, never href: a URL with user:password@ cannot be fetched
+    fetch(window.location.pathname + window.location.search, {
       headers: { "X-PGQ-Partial": "1" }, credentials: "same-origin", cache: "no-store"
     }).then(function (response) {
       if (!response.ok) throw new Error(String(response.status));
