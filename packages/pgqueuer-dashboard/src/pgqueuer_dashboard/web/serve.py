@@ -15,7 +15,7 @@ from pgqueuer_dashboard.web.events import Broadcaster
 
 HOST_ENV, PORT_ENV = "PGQUEUER_WEB_HOST", "PGQUEUER_WEB_PORT"
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
-GRACE = 5.0  # seconds a request still running at shutdown may take
+GRACE = 5  # seconds a request still running at shutdown may take
 
 
 class Server(uvicorn.Server):
