@@ -50,7 +50,7 @@ async def test_every_page_renders_the_queue(web: WebServer, states: States) -> N
     assert re.search(r'id="total-picked">3<', overview)
     assert re.search(r'id="total-failed">1<', overview)
     assert re.search(r'id="total-workers">2<', overview)
-    assert re.search(r'id="total-exceptions">1<', overview)
+    assert re.search(r'id="total-exceptions">2<', overview)  # one exception, one held
     assert "email" in overview
     assert "nightly" in (await off_thread(web.get, "/schedules")).text
     failures = (await off_thread(web.get, "/failures")).text

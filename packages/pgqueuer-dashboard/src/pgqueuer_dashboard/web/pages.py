@@ -99,7 +99,8 @@ async def overview(r: Reader) -> dict[str, Any]:
         },
         "workers": len(workers),
         "oldest_age": max(ages, default=None),
-        "exceptions": sum(s.count for s in summary if s.status == "exception"),
+        # jobs that raised: retried or given up ("exception"), or held ("failed")
+        "exceptions": sum(s.count for s in summary if s.status in ("exception", "failed")),
         "chart": chart,
         "backlog": sorted((s for s in stats if s.queued), key=lambda s: -s.queued),
         "cap": COUNT_CAP,
