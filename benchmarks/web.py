@@ -67,23 +67,34 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     dsn = os.environ.get("PGQUEUER_DSN")
     names = Names.create(schema=os.environ.get("BENCH_SCHEMA", "pgq_web_bench"))
     began = time.perf_counter()
-    await fill(dsn, names, queued=args.queued, log_rows=args.log_rows,
-               log_span=timedelta(minutes=args.log_minutes))
+    await fill(
+        dsn,
+        names,
+        queued=args.queued,
+        log_rows=args.log_rows,
+        log_span=timedelta(minutes=args.log_minutes),
+    )
     setup = time.perf_counter() - began
     conn = await asyncpg.connect(dsn)
-    job_id = await conn.fetchval(names.substitute(
-        "SELECT id FROM /*@queue_table*/pgqueuer WHERE status = 'failed' LIMIT 1"))
+    job_id = await conn.fetchval(
+        names.substitute("SELECT id FROM /*@queue_table*/pgqueuer WHERE status = 'failed' LIMIT 1")
+    )
     await conn.close()
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    web = server(create_web_app(dsn, names=names, auth=WebAuth()), "127.0.0.1", port,
-                 log_level="warning")
+    web = server(
+        create_web_app(dsn, names=names, auth=WebAuth()), "127.0.0.1", port, log_level="warning"
+    )
     thread = threading.Thread(target=web.run, daemon=True)
     thread.start()
-    while not web.started:
-        await asyncio.sleep(0.05)
+
+    def wait_started() -> None:
+        while not web.started:
+            time.sleep(0.05)
+
+    await asyncio.to_thread(wait_started)
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
     try:

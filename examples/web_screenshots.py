@@ -24,8 +24,8 @@ from pathlib import Path
 import asyncpg
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "web"))
-from browser import start_browser  # noqa: E402
+sys.path.insert(0, str(REPO / "tests"))
+from web.browser import start_browser  # noqa: E402
 
 from pgqueuer.db import AsyncpgDriver  # noqa: E402
 from pgqueuer.names import Names  # noqa: E402

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from browser import start_browser
 from queue_states import States, populate
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from webserver import PASSWORD, USER, WebServer
+from web.browser import start_browser
+from web.webserver import PASSWORD, USER, WebServer
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names

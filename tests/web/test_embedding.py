@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from queue_states import States, populate
-from webserver import free_port, serve_app, stop_server
+from web.webserver import free_port, serve_app, stop_server
 
 import pgqueuer.web
 from pgqueuer.names import Names

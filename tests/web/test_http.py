@@ -9,7 +9,7 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 from queue_states import States, populate
-from webserver import BASIC, WebServer
+from web.webserver import BASIC, WebServer
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names
@@ -60,6 +60,14 @@ async def test_every_page_renders_the_queue(web: WebServer, states: States) -> N
     jobs = (await off_thread(web.get, "/jobs?status=queued")).text
     assert all(f'data-job="{i}"' in jobs for i in states.queued)
     assert f'data-job="{states.held}"' not in jobs
+    held = (await off_thread(web.get, "/jobs?status=failed")).text
+    assert re.findall(r'data-job="(\d+)"', held) == [str(states.held)]
+    running = (await off_thread(web.get, "/jobs?status=picked")).text
+    assert re.findall(r'data-job="(\d+)"', running) == [
+        str(i) for i in [*states.running, states.stale]
+    ]
+    running = (await off_thread(web.get, "/jobs?status=picked&entrypoint=report")).text
+    assert re.findall(r'data-job="(\d+)"', running) == [str(states.stale)]
     system = (await off_thread(web.get, "/system")).text
     assert "pgqueuer_log" in system and 'id="schema-ok"' in system
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from webserver import Proxy, WebServer, start_server, stop_server
+from web.webserver import Proxy, WebServer, start_server, stop_server
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names

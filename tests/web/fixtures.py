@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from webserver import PASSWORD, USER, WebServer, start_server, stop_server
+from web.webserver import PASSWORD, USER, WebServer, start_server, stop_server
 
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web import WebAuth
