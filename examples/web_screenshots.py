@@ -38,6 +38,7 @@ PAGES = {
     "entrypoints": "/entrypoints?window=1h",
     "jobs": "/jobs?status=failed",
     "failures": "/failures",
+    "schedules": "/schedules",
     "system": "/system",
 }
 

@@ -72,6 +72,33 @@ def fetch(url: str) -> str:
         return str(resp.read().decode())
 
 
+async def test_router_over_a_single_connection_queries(
+    dsn: str | None, names: Names, states: States
+) -> None:
+    """PgQueuer's other embedding: app.state.pgq_queries over one connection, shared with the
+    app's own use of it (the pages take the driver's lock)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        conn = await asyncpg.connect(dsn)
+        app.state.pgq_queries = Queries.from_asyncpg_connection(conn, names)
+        try:
+            yield
+        finally:
+            await conn.close()
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(pgqueuer.web.create_web_router(include_sse=False))
+    web = serve_app(app)
+    try:
+        replies = await asyncio.gather(
+            *(asyncio.to_thread(web.get, p) for p in ["/", "/jobs", f"/jobs/{states.held}"] * 3)
+        )
+        assert [r.status for r in replies] == [200] * 9
+    finally:
+        stop_server(web)
+
+
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 

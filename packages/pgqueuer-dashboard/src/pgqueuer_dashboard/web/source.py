@@ -49,13 +49,14 @@ class Source:
         pool: asyncpg.Pool | None = None,
         connection: asyncpg.Connection | None = None,
         names: Names | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         if (pool is None) == (connection is None):
             raise ValueError("Source takes a pool or a connection")
         self.pool = pool
         self.connection = connection
         self.names = names or Names.from_env()
-        self._lock = asyncio.Lock()
+        self._lock = lock or asyncio.Lock()  # one connection: one statement at a time
         self._jit_off = self.names.substitute(
             load_blocks("pgqueuer_dashboard.sql", "web.sql")["jit_off"]
         )
@@ -68,7 +69,8 @@ class Source:
         if isinstance(driver, AsyncpgPoolDriver):
             return cls(pool=driver.pool, names=queries.names)
         if isinstance(driver, AsyncpgDriver):
-            return cls(connection=driver.connection, names=queries.names)
+            # the driver's own lock: its other users and the pages take turns
+            return cls(connection=driver.connection, names=queries.names, lock=driver.lock)
         raise TypeError(
             f"pgq web reads through asyncpg: {type(driver).__name__} is not supported "
             "(set app.state.pgq_pool to an asyncpg pool instead)"
