@@ -136,6 +136,11 @@ def test_help_names_the_options_and_their_variables() -> None:
     for text in ("--host", "--port", "PGQUEUER_WEB_HOST", "PGQUEUER_WEB_PORT", "Read-only"):
         assert text in result.output
     assert CliRunner().invoke(cli, ["web", "--port", "0"]).exit_code == 2
+    half = CliRunner().invoke(cli, ["web"], env={"PGQUEUER_WEB_USER": "admin"})
+    assert (
+        half.exit_code == 2
+        and "set both PGQUEUER_WEB_USER and PGQUEUER_WEB_PASSWORD" in half.output
+    )
 
 
 async def test_pgq_web_serves_until_interrupted(server, names: Names, states: States) -> None:  # type: ignore[no-untyped-def]
@@ -163,6 +168,7 @@ async def test_pgq_web_serves_until_interrupted(server, names: Names, states: St
         _, err = await asyncio.to_thread(proc.communicate, timeout=20)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
+        assert f"pgq web: http://127.0.0.1:{port}/ (read-only: set PGQUEUER_WEB_USER" in err
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -40,11 +40,23 @@ def web(settings: Settings, host: str, port: int) -> None:
       pgq web --host 0.0.0.0 --port 9000
     """
     try:
+        from pgqueuer_dashboard.web import WebAuth
         from pgqueuer_dashboard.web.serve import serve
     except ImportError as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if settings.factory:
         raise click.UsageError("pgq web takes --pg-dsn/--schema/--prefix, not --factory")
+    try:
+        auth = WebAuth.from_env()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    shown = f"[{host}]" if ":" in host else host
+    mode = (
+        "login required, actions allowed"
+        if auth.configured
+        else "read-only: set PGQUEUER_WEB_USER and PGQUEUER_WEB_PASSWORD to allow actions"
+    )
+    click.echo(f"pgq web: http://{shown}:{port}/ ({mode})", err=True)
     try:
         serve(host, port, dsn=settings.dsn, names=settings.names)
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a clean stop
