@@ -94,6 +94,11 @@ async def test_a_live_update_arrives_without_a_reload(
         wait_text(chrome, "#total-queued", "3")
 
     await in_browser(open_page)
+    listening = web.app.state.pgq_web_broadcaster.connected
+    for _ in range(200):  # the server's LISTEN connection is up (it starts with the server)
+        if listening.is_set():
+            break
+        await asyncio.sleep(0.05)
     await Queries(AsyncpgDriver(conn), names).enqueue(["email", "email"], [None, None])
 
     def updated() -> None:
