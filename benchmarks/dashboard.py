@@ -57,7 +57,9 @@ INSERT INTO /*@queue_table_log*/pgqueuer_log
      execute_after)
 SELECT t.created, i, s.status, i % 3, 'ep' || (i % $3::int),
        CASE WHEN s.status <> 'successful' THEN jsonb_build_object(
-           'exception_type', 'ValueError', 'exception_message', 'row ' || i || E' failed\nmore')
+           'exception_type', 'ValueError', 'exception_message', 'row ' || i || E' failed\nmore',
+           'job_id', i, 'timestamp', t.created,
+           'traceback', E'Traceback (most recent call last):\nValueError: row ' || i)
        END,
        true, t.created - (i % 97) * interval '1 ms',
        t.created - (i % 97) * interval '1 ms' - (i % 89) * interval '3 ms'

@@ -256,6 +256,17 @@ def run_demo(dsn: str | None, private: LocalPostgres | None, total: int) -> None
     print("\nHeld emails stay in the queue as 'failed'; look at them and re-queue them with:")
     print(f"  hatch run pgq --schema {SCHEMA} failed")
     print(f"  hatch run pgq --schema {SCHEMA} requeue ID ...")
+    if private is None:
+        print(
+            f"See the queue in a browser:  hatch run pgq --schema {SCHEMA} web"
+            "  (then open http://127.0.0.1:8080)"
+        )
+    else:
+        print(
+            "See the queue in a browser with pgq web (hatch run pgq --schema "
+            f"{SCHEMA} web, then open http://127.0.0.1:8080) on a PostgreSQL of your own: "
+            "this private one stops now."
+        )
     print(f"Remove the demo schema with:  hatch run pgq --schema {SCHEMA} uninstall")
 
 

@@ -49,7 +49,7 @@ from localpg import LocalPostgres  # noqa: E402
 TEST_DATABASE = "pgqueuer_tests"
 
 # The contract suite's `backend` fixture (one test, every repository: SQL and in-memory).
-pytest_plugins = ["contract.contract_backend"]
+pytest_plugins = ["contract.contract_backend", "web.fixtures"]  # web: pgq web servers
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def big(server: Server) -> Iterator[Names]:
 
 
 def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
     if isinstance(value, timedelta):
         return f"'{value.total_seconds()} seconds'"
     return f"'{value}'"
@@ -105,6 +107,34 @@ async def test_dashboard_queries_use_indexes_on_1m_jobs_and_1m_log_rows(
             text = await explain(conn, sql[block], args, mode)
             for table in (queue, log):
                 assert f"Seq Scan on {table} " not in text + " ", f"{block} ({mode}):\n{text}"
+            for field, suffix in indexes:
+                name = big.derived(getattr(big, field), suffix)
+                assert name in text, f"{block} ({mode}) does not use {name}:\n{text}"
+    finally:
+        await conn.close()
+
+
+# pgq web's own statements (sql/web.sql), as its pages pass them
+WEB_CASES: dict[str, tuple[tuple[object, ...], tuple[tuple[str, str], ...]]] = {
+    "picked_jobs": ((51, 0, None), ((Q, "_picked_heartbeat_idx"),)),
+    "failed_jobs": ((51, 0, None), ((Q, "_held_idx"),)),
+    "failed_ids": (("ep1", 1000), ((Q, "_held_idx"),)),
+}
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_web_queries_use_indexes_on_1m_jobs_and_1m_log_rows(
+    server: Server, big: Names, mode: str
+) -> None:
+    blocks = load_blocks("pgqueuer_dashboard.sql", "web.sql")
+    assert set(blocks) - NO_TABLE == set(WEB_CASES)
+    conn = await asyncpg.connect(server.dsn)
+    try:
+        queue = big.bare(big.queue_table)
+        for block, (args, indexes) in WEB_CASES.items():
+            text = await explain(conn, big.substitute(blocks[block]), args, mode)
+            assert f"Seq Scan on {queue} " not in text + " ", f"{block} ({mode}):\n{text}"
+            assert "pkey" not in text, f"{block} ({mode}) walks the primary key:\n{text}"
             for field, suffix in indexes:
                 name = big.derived(getattr(big, field), suffix)
                 assert name in text, f"{block} ({mode}) does not use {name}:\n{text}"

@@ -67,7 +67,7 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str, factory: str 
 
 
 def _register() -> None:
-    from pgqueuer_cli.commands import dashboard, jobs, metrics, run, schema, sql
+    from pgqueuer_cli.commands import dashboard, jobs, metrics, run, schema, sql, web
 
     for command in schema.COMMANDS:
         cli.add_command(command)
@@ -78,6 +78,7 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(dashboard.dashboard)
     cli.add_command(metrics.metrics)
+    cli.add_command(web.web)
 
 
 _register()
