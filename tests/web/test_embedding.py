@@ -173,3 +173,31 @@ async def test_pgq_web_serves_until_interrupted(server, names: Names, states: St
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+async def test_create_web_app_takes_pgqueuer_connection_settings(
+    dsn: str | None, names: Names, conn: asyncpg.Connection
+) -> None:
+    from pgqueuer.adapters.connections import ConnectionSettings
+    from pgqueuer_dashboard.web import create_web_app
+
+    app_name = f"pgq-web-{names.schema}"
+    settings = ConnectionSettings.from_env(dsn)
+    settings = ConnectionSettings(
+        dsn=settings.dsn,
+        connect_timeout=5,
+        application_name=app_name,
+        pool_min_size=1,
+        pool_max_size=2,
+    )
+    web = serve_app(create_web_app(connection_settings=settings, names=names))
+    try:
+        reply = await asyncio.to_thread(web.request, "/")
+        assert reply.status == 200, reply.text
+        # The pool was opened with the settings' application name.
+        seen = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app_name
+        )
+        assert seen >= 1
+    finally:
+        stop_server(web)

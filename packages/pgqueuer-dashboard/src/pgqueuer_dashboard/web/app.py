@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, FastAPI
 
+from pgqueuer.adapters.connections import ConnectionSettings
 from pgqueuer.connection import connect_timeout, resolve_dsn
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web.auth import WebAuth
@@ -37,7 +38,7 @@ def _pool_size(env: str, default: int) -> int:
 
 def create_web_app(
     dsn: str | None = None,
-    connection_settings: Mapping[str, Any] | None = None,
+    connection_settings: ConnectionSettings | Mapping[str, Any] | None = None,
     *,
     names: Names | None = None,
     auth: WebAuth | None = None,
@@ -45,7 +46,9 @@ def create_web_app(
 ) -> FastAPI:
     """The web pages over the queue at ``dsn`` (None: PGQUEUER_DSN, then libpq variables).
 
-    ``connection_settings``: extra keyword arguments for ``asyncpg.create_pool``. The pool
+    ``connection_settings``: PgQueuer's ``ConnectionSettings`` (``pgqueuer.adapters.connections``:
+    DSN, timeout, application name, pool sizes) or extra keyword arguments for
+    ``asyncpg.create_pool``. The pool
     opens no connection until a page needs one (``PGQUEUER_POOL_MIN_SIZE``, default 0;
     ``PGQUEUER_POOL_MAX_SIZE``, default 5), so the app starts while the database is down.
     ``/metrics`` serves the database-wide Prometheus metrics (the ``metrics`` extra).
@@ -58,8 +61,18 @@ def create_web_app(
         "min_size": _pool_size(POOL_MIN_ENV, 0),
         "max_size": _pool_size(POOL_MAX_ENV, 5),
         "timeout": connect_timeout(),
-        **(connection_settings or {}),
     }
+    if isinstance(connection_settings, ConnectionSettings):  # PgQueuer's argument
+        target = resolve_dsn(dsn or connection_settings.dsn)
+        options.update(
+            min_size=connection_settings.pool_min_size,
+            max_size=connection_settings.pool_max_size,
+            timeout=connection_settings.connect_timeout,
+        )
+        if connection_settings.application_name:
+            options["server_settings"] = {"application_name": connection_settings.application_name}
+    elif connection_settings:
+        options.update(connection_settings)
 
     async def listen_connection() -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(target, timeout=options["timeout"])
