@@ -186,8 +186,16 @@ class Fleet:
             ) from None
 
     async def stop_gracefully(self, timeout: float = 20) -> None:
-        """SIGTERM every live worker and wait for each to exit 0."""
+        """SIGTERM every live worker and wait for each to exit 0.
+
+        A worker started with ``wait=False`` may still be importing: its signal handlers are
+        installed before it says "ready", and a SIGTERM before that kills it outright (-15),
+        which says nothing about shutdown. So each one is given until ``timeout`` to be ready.
+        """
         live = self.alive()
+        deadline = time.monotonic() + timeout
+        while any(w.alive() and not w.is_ready() for w in live) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling processes' output files, no event to wait on
+            await asyncio.sleep(0.05)
         for worker in live:
             worker.proc.send_signal(signal.SIGTERM)
         for worker in live:
