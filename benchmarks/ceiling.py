@@ -75,10 +75,15 @@ def producer_script(sql: str) -> str:
 
 def script(sql: str) -> str:
     body = _substitute(sql, ARGS)
-    final = "SELECT * FROM claimed ORDER BY priority DESC, id;"
-    if final not in body:
+    # The statement ends with the claimed rows, then the skipped (locked) finished ids.
+    final = re.compile(
+        r"SELECT id, priority, created,.*FROM claimed\s+UNION ALL.*FROM skipped\s+"
+        r"ORDER BY skipped, priority DESC, id;",
+        re.DOTALL,
+    )
+    if not final.search(body):
         sys.exit("ceiling.py: finish_and_claim no longer ends as expected; update this script")
-    body = body.replace(final, "SELECT coalesce(array_agg(id), '{}') AS ids FROM claimed")
+    body = final.sub("SELECT coalesce(array_agg(id), '{}') AS ids FROM claimed", body)
     return body.rstrip() + "\n\\gset\n"
 
 

@@ -45,3 +45,11 @@ def test_a_fleet_does_not_retry_in_lockstep() -> None:
 def test_nonsense_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         next(reconnect_delays(**kwargs))  # type: ignore[arg-type]
+
+
+def test_a_locked_rows_outcome_is_retried_soon_then_at_most_twice_a_second() -> None:
+    from pgqueuer.backoff import locked_row_delays
+
+    waits = list(itertools.islice(locked_row_delays(rand=lambda: 0.0), 8))
+    assert waits == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.5, 0.5]
+    assert min(itertools.islice(locked_row_delays(), 50)) >= 0.005  # never a busy loop

@@ -21,6 +21,7 @@ from pgqueuer.errors import FailingListenerError, SchemaNotInstalledError
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
+from pgqueuer.queries import RoundTrip
 
 FAST = {"dequeue_timeout": timedelta(seconds=30), "heartbeat_timeout": timedelta(seconds=5)}
 
@@ -533,10 +534,10 @@ class _RecordingQueries(Queries):
         super().__init__(*args, **kwargs)
         self.modes: list[tuple[int, int, bool]] = []
 
-    async def finish_and_claim(self, finished: Any, *args: Any, **kwargs: Any) -> list[Job]:
-        jobs = await super().finish_and_claim(finished, *args, **kwargs)
+    async def try_finish_and_claim(self, finished: Any, *args: Any, **kwargs: Any) -> RoundTrip:
+        trip = await super().try_finish_and_claim(finished, *args, **kwargs)
         self.modes.append((len(finished), args[3], kwargs["async_claim"]))
-        return jobs
+        return trip
 
 
 @pytest.mark.parametrize("durable", [False, True])

@@ -5,6 +5,11 @@ look dead: then another worker would run it a second time. So the worker's heart
 by a small thread with its own event loop and asyncpg connection, which keeps beating as long
 as the process is alive. When a second connection cannot be opened (in-memory driver, unknown
 driver), the worker falls back to a task on its own loop.
+
+The ``heartbeat`` statement skips rows another transaction has locked instead of waiting for
+them (one locked row would otherwise hold back every other row's beat): such a row keeps its
+old heartbeat until the next beat. Beats come every ``heartbeat_timeout / 4``, so three can be
+missed in a row before the job looks stale, and the rescue skips locked rows as well.
 """
 
 from __future__ import annotations

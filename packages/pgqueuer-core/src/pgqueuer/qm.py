@@ -2,6 +2,8 @@
 
 One loop owns the connection's hot path: each round trip writes back the jobs that finished
 since the last one and claims as many new ones as there is room for (``finish_and_claim``).
+It never waits on a row lock: a finished job whose row another transaction holds is kept in
+memory and sent again with later round trips until it is written (see ``lockedrows.py``).
 It sleeps only when a claim came back short, until a NOTIFY names one of its entrypoints, the
 next deferred job is due, a finished job is waiting to be written, or ``dequeue_timeout``
 passes (the polling fallback). Heartbeats come from a thread (see ``heartbeat.py``); stale jobs
@@ -39,6 +41,7 @@ from pgqueuer.executors import (
     wants_context,
 )
 from pgqueuer.heartbeat import HeartbeatThread
+from pgqueuer.lockedrows import LockedOutcomes
 from pgqueuer.models import (
     CancellationEvent,
     Context,
@@ -116,6 +119,7 @@ class QueueManager(QueueManagerCompat):
         self._running: dict[int, _Running] = {}
         self._done: list[Finished] = []
         self._done_since: float | None = None
+        self._locked = LockedOutcomes()  # finished, but their row was locked: written later
         self._seat_freed = False
         self._held: set[int] = set()
         self._held_snapshot: tuple[int, ...] = ()
@@ -503,12 +507,12 @@ class QueueManager(QueueManagerCompat):
                 or not self._running
                 or (self._done_since is not None and now - self._done_since >= flush_after)
             )
-            if want or flush:
-                done, self._done = self._done, []
+            if want or flush or self._locked.due(now):
+                done, self._done = self._done + self._locked.take(), []
                 self._done_since, self._seat_freed = None, False
                 asked = time.monotonic()
                 try:
-                    jobs = await self.queries.finish_and_claim(
+                    trip = await self.queries.try_finish_and_claim(
                         done,
                         self.queue_manager_id,
                         names,
@@ -531,6 +535,11 @@ class QueueManager(QueueManagerCompat):
                     await self._ensure_connection(wait=True)
                     self._hint = True
                     continue
+                jobs = trip.jobs
+                if trip.skipped:
+                    skipped = {f.id for f in trip.skipped}
+                    done = [f for f in done if f.id not in skipped]
+                self._locked.keep(trip.skipped)
                 self._written(done)
                 if self._obs is not None:
                     self._obs.claimed(time.monotonic() - asked, len(jobs))
@@ -552,7 +561,7 @@ class QueueManager(QueueManagerCompat):
             if stopping and not self._running and not self._done:
                 return
             if mode is QueueExecutionMode.drain and not stopping and not self._running:
-                if not self._done and not self._hint:
+                if not self._done and not self._locked and not self._hint:
                     if await self._safe_count(names) == 0:
                         return
 
@@ -563,6 +572,8 @@ class QueueManager(QueueManagerCompat):
                 timeout = min(timeout, max(due_at - now, 0.0))
             if self._done_since is not None:
                 timeout = min(timeout, max(flush_after - (now - self._done_since), 0.0))
+            if self._locked.retry_at is not None:
+                timeout = min(timeout, max(self._locked.retry_at - now, 0.0))
             if deadline is not None and deadline != float("inf"):
                 timeout = min(timeout, max(deadline - now, 0.0) + 0.001)
             try:
@@ -734,9 +745,10 @@ class QueueManager(QueueManagerCompat):
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         # Whatever is still held goes back: finished results first, then anything unaccounted.
-        accounted = {f.id for f in self._done}
+        pending = self._done + self._locked.take()
+        accounted = {f.id for f in pending}
         leftovers = [Finished(i, "release") for i in self._held if i not in accounted]
-        done = self._done + leftovers
+        done = pending + leftovers
         self._done = []
         if done:
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pgqueuer.backends.args import EntrypointExecutionParameter, Finished
+from pgqueuer.backends.args import EntrypointExecutionParameter, Finished, RoundTrip
 from pgqueuer.backends.sql_admin import SqlAdmin
 from pgqueuer.backends.sql_insights import SqlInsights
 from pgqueuer.backends.sql_queue import SqlQueue, is_unique_violation
@@ -28,6 +28,7 @@ __all__ = [
     "EntrypointExecutionParameter",
     "Finished",
     "Queries",
+    "RoundTrip",
     "SchemaPackageMissingError",
     "SyncQueries",
     "is_unique_violation",

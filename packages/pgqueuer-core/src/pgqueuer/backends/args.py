@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pgqueuer.models import as_interval
+from pgqueuer.backoff import locked_row_delays
+from pgqueuer.models import Job, as_interval
 from pgqueuer.names import Names
 from pgqueuer.types import OnConflict
 
@@ -32,6 +34,28 @@ class Finished:
     outcome: str  # one of OUTCOMES
     traceback: str | None = None  # TracebackRecord JSON
     delay: timedelta | None = None  # for outcome "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """What one ``try_finish_and_claim`` did: the jobs it claimed, and the finished jobs it
+    did not write because another transaction held their row lock (send them again later).
+    A finished job that is gone or no longer held by the worker is neither: it is dropped."""
+
+    jobs: list[Job]
+    skipped: list[Finished]
+
+
+Attempt = Callable[..., Awaitable[RoundTrip]]
+
+
+async def finish_all(attempt: Attempt, skipped: list[Finished], queue_manager_id: Any) -> None:
+    """Send ``skipped`` again, finishing only, until none is skipped (waits, polling, with
+    short growing pauses, while another transaction holds one of their rows)."""
+    delays = locked_row_delays()
+    while skipped:
+        await asyncio.sleep(next(delays))
+        skipped = (await attempt(skipped, queue_manager_id, [], [], 0)).skipped
 
 
 def resolve_names(

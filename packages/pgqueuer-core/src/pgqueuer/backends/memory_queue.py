@@ -8,7 +8,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from pgqueuer.backends.args import STALE_MAX_ATTEMPTS, EnqueueBatch, Finished, enqueue_batch
+from pgqueuer.backends.args import (
+    STALE_MAX_ATTEMPTS,
+    EnqueueBatch,
+    Finished,
+    RoundTrip,
+    enqueue_batch,
+)
 from pgqueuer.backends.memory_base import MemoryBase, Row, now, parse_headers
 from pgqueuer.backends.publish import traced_publish
 from pgqueuer.errors import DuplicateJobError
@@ -130,6 +136,22 @@ class MemoryQueue(MemoryBase):
         if woken:
             self._notify("update", woken)
         return claimed
+
+    async def try_finish_and_claim(
+        self,
+        finished: Sequence[Finished],
+        queue_manager_id: uuid.UUID,
+        entrypoints: Sequence[str],
+        limits: Sequence[int],
+        batch_size: int,
+        *,
+        async_claim: bool = False,
+    ) -> RoundTrip:
+        """As finish_and_claim; nothing is ever skipped (no other transaction locks a row)."""
+        jobs = await self.finish_and_claim(
+            finished, queue_manager_id, entrypoints, limits, batch_size, async_claim=async_claim
+        )
+        return RoundTrip(jobs, [])
 
     def _free_seats(self, ep: str, limit: int) -> list[int]:
         held = {

@@ -12,7 +12,9 @@ from pgqueuer.backends.args import (
     STALE_MAX_ATTEMPTS,
     EntrypointExecutionParameter,
     Finished,
+    RoundTrip,
     enqueue_batch,
+    finish_all,
 )
 from pgqueuer.backends.publish import traced_publish
 from pgqueuer.backends.sql_base import SqlBase
@@ -126,8 +128,29 @@ class SqlQueue(SqlBase):
 
         With ``async_claim``, a call that finishes nothing commits without waiting for the
         WAL flush (a claim lost in a server crash only leaves its jobs queued); a call that
-        finishes jobs always waits, whatever the flag.
+        finishes jobs always waits, whatever the flag. A finished job whose row another
+        transaction has locked is written once that lock is gone: the call waits for it
+        (the worker uses :meth:`try_finish_and_claim`, which does not).
         """
+        trip = await self.try_finish_and_claim(
+            finished, queue_manager_id, entrypoints, limits, batch_size, async_claim=async_claim
+        )
+        await finish_all(self.try_finish_and_claim, trip.skipped, queue_manager_id)
+        return trip.jobs
+
+    async def try_finish_and_claim(
+        self,
+        finished: Sequence[Finished],
+        queue_manager_id: uuid.UUID,
+        entrypoints: Sequence[str],
+        limits: Sequence[int],
+        batch_size: int,
+        *,
+        async_claim: bool = False,
+    ) -> RoundTrip:
+        """As :meth:`finish_and_claim`, in one statement that never waits on a row lock: a
+        finished job whose row another transaction holds is not written (nor logged) and comes
+        back in ``skipped``, for the caller to send again in a later round trip."""
         rows = await self._rows(
             "finish_and_claim",
             [f.id for f in finished],
@@ -140,7 +163,11 @@ class SqlQueue(SqlBase):
             batch_size,
             async_claim,
         )
-        return [Job.from_row(r) for r in rows]
+        jobs = [Job.from_row(r) for r in rows if not r["skipped"]]
+        if len(jobs) == len(rows):
+            return RoundTrip(jobs, [])
+        locked = {r["id"] for r in rows if r["skipped"]}
+        return RoundTrip(jobs, [f for f in finished if f.id in locked])
 
     async def dequeue(
         self,

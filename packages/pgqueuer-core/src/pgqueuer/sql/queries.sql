@@ -54,6 +54,10 @@ RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 -- held (failed), sent back for a retry (queued, attempts + 1) or released unchanged
 -- (release, at shutdown). One log row per terminal job or retry; none for a release, none
 -- for a row that is gone (cancelled meanwhile) or was rescued by another worker.
+-- Never waits on a row lock: the finished rows are locked first with SKIP LOCKED, and only
+-- those are written. A finished row this worker still holds but another transaction has
+-- locked is returned as a `skipped` row (nothing written, nothing logged); the worker sends
+-- it again in a later round trip. Claimed rows come back with skipped = false.
 -- Each log row carries when that attempt was claimed (the row's updated, which only the claim
 -- sets while a row is picked) and when the job had become due, for the dashboard's
 -- time-in-queue and run-time figures.
@@ -77,10 +81,30 @@ RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 -- (its flush also covers the asynchronous claims before it), so a recorded outcome is durable.
 -- $8 int        how many jobs to claim at most (0 = only finish)
 -- $9 boolean    claim-only statements commit asynchronously
-WITH done AS (
+WITH locked AS MATERIALIZED (
+    -- The finished rows still held by this worker that no other transaction has locked, now
+    -- locked by this one, so the DELETE and UPDATE below cannot wait. Through the primary key.
+    SELECT q.id
+    FROM /*@queue_table*/pgqueuer AS q
+    WHERE q.id = ANY ($1::bigint[]) AND q.queue_manager_id = $5
+    FOR UPDATE OF q SKIP LOCKED
+),
+done AS (
     SELECT d.id, d.outcome, d.traceback, d.delay
     FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::interval[])
         AS d (id, outcome, traceback, delay)
+    WHERE d.id IN (SELECT id FROM locked)
+),
+skipped AS (
+    -- Finished rows this worker held when the statement began that `locked` did not get:
+    -- another transaction holds their lock (or took them since, e.g. a rescue or a cancel;
+    -- the next attempt then finds them gone and drops them). The scan only runs when some
+    -- row was not locked (a one-time filter), so the usual round trip does not pay for it.
+    SELECT q.id
+    FROM /*@queue_table*/pgqueuer AS q
+    WHERE (SELECT count(*) FROM locked) < cardinality($1::bigint[])
+      AND q.id = ANY ($1::bigint[]) AND q.queue_manager_id = $5
+      AND q.id NOT IN (SELECT id FROM locked)
 ),
 finished AS (
     -- Rows are found through the primary key (id = ANY(array)): a join against the CTE
@@ -199,17 +223,41 @@ claimed AS (
     RETURNING q.id, q.priority, q.created, q.updated, q.heartbeat, q.execute_after, q.status,
               q.entrypoint, q.payload, q.attempts, q.queue_manager_id, q.slot, q.headers
 )
-SELECT * FROM claimed ORDER BY priority DESC, id;
+SELECT id, priority, created, updated, heartbeat, execute_after, status, entrypoint, payload,
+       attempts, queue_manager_id, slot, headers, false AS skipped
+FROM claimed
+UNION ALL
+SELECT id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
+FROM skipped
+ORDER BY skipped, priority DESC, id;
 
 -- name: heartbeat
 -- Keep this worker's jobs from being taken for stale (runs from the heartbeat thread); returns
 -- the ids it still holds (the worker asks when a claim's answer was read late).
+-- A row another transaction has locked is not waited for: it keeps its heartbeat until the
+-- next beat (every heartbeat_timeout / 4, so up to three beats in a row can be missed before
+-- it looks stale; rescue_stale skips locked rows too), and is returned as still held.
 -- $1 bigint[] job ids
 -- $2 uuid     this worker's id
-UPDATE /*@queue_table*/pgqueuer
-SET heartbeat = now()
-WHERE id = ANY($1) AND queue_manager_id = $2
-RETURNING id;
+WITH mine AS MATERIALIZED (
+    SELECT q.id
+    FROM /*@queue_table*/pgqueuer AS q
+    WHERE q.id = ANY ($1::bigint[]) AND q.queue_manager_id = $2
+    FOR NO KEY UPDATE OF q SKIP LOCKED
+),
+beaten AS (
+    UPDATE /*@queue_table*/pgqueuer AS q
+    SET heartbeat = now()
+    WHERE q.id = ANY (ARRAY(SELECT id FROM mine)) AND q.queue_manager_id = $2
+    RETURNING q.id
+)
+SELECT id FROM beaten
+UNION ALL
+SELECT q.id
+FROM /*@queue_table*/pgqueuer AS q
+WHERE (SELECT count(*) FROM mine) < cardinality($1::bigint[])
+  AND q.id = ANY ($1::bigint[]) AND q.queue_manager_id = $2
+  AND q.id NOT IN (SELECT id FROM mine);
 
 -- name: update_heartbeat
 -- Refresh the heartbeat of the given picked jobs, whoever holds them (PgQueuer's API).
