@@ -180,12 +180,35 @@ class TracebackRecord(ModelMixin):
         return json.dumps(data, default=str)
 
     @classmethod
-    def from_json(cls, value: str | Mapping[str, Any]) -> TracebackRecord:
-        data = dict(json.loads(value) if isinstance(value, str) else value)
+    def from_json(
+        cls, value: str | Mapping[str, Any], *, job_id: int = 0, when: datetime | None = None
+    ) -> TracebackRecord:
+        """Read a stored record; never fails on what another tool or release stored.
+
+        Missing keys get plain defaults (``job_id``/``when`` from the log row when the caller
+        has them), an unreadable timestamp becomes ``when``, and a value that is not a JSON
+        object is kept as the traceback text: reading the log must not break on one odd row.
+        """
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            parsed = {"traceback": str(value)}
+        data = dict(parsed) if isinstance(parsed, Mapping) else {"traceback": str(parsed)}
         ts = data.get("timestamp")
-        data["timestamp"] = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            stamp = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+        except ValueError:
+            stamp = None
+        context = data.get("additional_context")
+        stored_id = data.get("job_id")
+        return cls(
+            job_id=stored_id if isinstance(stored_id, int) else job_id,
+            timestamp=stamp if isinstance(stamp, datetime) else (when or datetime.now(UTC)),
+            exception_type=str(data.get("exception_type") or ""),
+            exception_message=str(data.get("exception_message") or ""),
+            traceback=str(data.get("traceback") or ""),
+            additional_context=context if isinstance(context, dict) else None,
+        )
 
 
 @dataclass(slots=True)
@@ -215,7 +238,11 @@ class Log(ModelMixin):
             status=row["status"],
             priority=row["priority"],
             entrypoint=row["entrypoint"],
-            traceback=TracebackRecord.from_json(tb) if tb else None,
+            traceback=(
+                TracebackRecord.from_json(tb, job_id=row["job_id"], when=row["created"])
+                if tb
+                else None
+            ),
             aggregated=row["aggregated"],
             picked_at=row.get("picked_at"),
             execute_after=row.get("execute_after"),
