@@ -248,7 +248,7 @@ def test_listen_rejects_a_bad_channel(server, names) -> None:
 
 
 def test_durations_parse() -> None:
-    from pgqueuer_cli.commands.jobs import parse_duration
+    from pgqueuer_cli.commands.output import parse_duration
 
     assert parse_duration("90") == timedelta(seconds=90)
     assert parse_duration("15m") == timedelta(minutes=15)

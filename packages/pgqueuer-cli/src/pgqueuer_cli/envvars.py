@@ -7,6 +7,7 @@ pgqueuer.names; libpq's ``PG*`` variables are read by asyncpg itself.
 from __future__ import annotations
 
 PGDSN = "PGDSN"
+LIBRARY_DSN = "PGQUEUER_DSN"  # handed to a factory by pgq run (pgqueuer.connection reads it)
 PREFIX = "PGQUEUER_PREFIX"
 SCHEMA = "PGQUEUER_SCHEMA"
 DURABILITY = "PGQUEUER_DURABILITY"

@@ -67,15 +67,27 @@ def cli(ctx: click.Context, pg_dsn: str, prefix: str, schema: str, factory: str 
 
 
 def _register() -> None:
-    from pgqueuer_cli.commands import dashboard, jobs, metrics, run, schema, sql, web
+    from pgqueuer_cli.commands import (
+        dashboard,
+        enqueue,
+        inspect,
+        metrics,
+        repair,
+        run,
+        schedules,
+        schema,
+        sql,
+        web,
+    )
 
     for command in schema.COMMANDS:
         cli.add_command(command)
     cli.add_command(schema.durability, name="alter-durability")
     cli.add_command(sql.sql)
     cli.add_command(run.run)
-    for command in jobs.COMMANDS:
-        cli.add_command(command)
+    for topic in (enqueue, inspect, repair, schedules):
+        for command in topic.COMMANDS:
+            cli.add_command(command)
     cli.add_command(dashboard.dashboard)
     cli.add_command(metrics.metrics)
     cli.add_command(web.web)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pgqueuer_cli import envvars
-from pgqueuer_cli.commands.jobs import Duration, json_option
 from pgqueuer_cli.commands.options import Seconds
+from pgqueuer_cli.commands.output import Duration, json_option
 from pgqueuer_cli.db import redact, run_db
 from pgqueuer_cli.settings import Settings
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pgqueuer_cli import envvars
-from pgqueuer_cli.commands.jobs import Duration
+from pgqueuer_cli.commands.output import Duration
 from pgqueuer_cli.db import run_db
 from pgqueuer_cli.settings import Settings
 

@@ -198,11 +198,11 @@ def run(
     # The factory builds its own connection and names: hand it the global options the way
     # PgQueuer does, through the environment it reads.
     if settings.names.prefix:
-        os.environ["PGQUEUER_PREFIX"] = settings.names.prefix
+        os.environ[envvars.PREFIX] = settings.names.prefix
     if settings.names.schema:
-        os.environ["PGQUEUER_SCHEMA"] = settings.names.schema
+        os.environ[envvars.SCHEMA] = settings.names.schema
     if settings.dsn:
-        os.environ["PGQUEUER_DSN"] = settings.dsn
+        os.environ[envvars.LIBRARY_DSN] = settings.dsn
     from pgqueuer.factories import FactoryError, FactoryResultError
     from pgqueuer.supervisor import run as supervise
     from pgqueuer.types import QueueExecutionMode
