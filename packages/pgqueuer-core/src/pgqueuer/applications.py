@@ -1,4 +1,4 @@
-"""``PgQueuer``: the facade most programs use: one driver, a worker, and (soon) a scheduler."""
+"""``PgQueuer``: the facade most programs use: one driver, a worker and a scheduler on it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How a job's handler is called: the default executor and the retrying one."""
+"""How handlers are called: the entrypoint executors (default, retrying) and the schedule ones."""
 
 from __future__ import annotations
 
