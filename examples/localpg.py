@@ -208,6 +208,20 @@ class LocalPostgres:
         atexit.register(self.stop)
         return self
 
+    def clone_from(self, primary: LocalPostgres) -> LocalPostgres:
+        """Make this (not yet started) server a streaming hot standby of ``primary``, with
+        ``pg_basebackup -R``, and start it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.root, 0o700)
+        self._run(
+            "pg_basebackup", "-D", str(self.data), "-R", "-X", "stream",
+            "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+        )  # fmt: skip
+        return self.start()
+
     def postmaster_pid(self) -> int | None:
         try:
             return int((self.data / "postmaster.pid").read_text().split()[0])
