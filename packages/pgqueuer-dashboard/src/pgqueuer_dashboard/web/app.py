@@ -91,9 +91,11 @@ def create_web_app(
         try:
             yield
         finally:
-            await broadcaster.stop()
-            await endpoint.close()
-            await pool.close()
+            try:
+                await broadcaster.stop()
+                await endpoint.close()
+            finally:
+                await pool.close()  # whatever happened above, no pool connection is left open
 
     app = FastAPI(
         title="pgqueuer", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None

@@ -86,8 +86,15 @@ class Broadcaster:
                     self._changed.set()
                 first = False
                 await lost.wait()
+            except asyncpg.FeatureNotSupportedError as exc:
+                # A hot standby refuses LISTEN during recovery: the pages still work (they
+                # read), only their live updates are off. Say it once; do not retry forever.
+                logger.warning("pgq web: no live updates from this server (%s)", exc)
+                return
             except UNAVAILABLE as exc:
                 logger.warning("pgq web: LISTEN connection unavailable (%s); retrying", exc)
+            except Exception:  # never let the listener die silently; keep trying
+                logger.exception("pgq web: the LISTEN connection failed; retrying")
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
