@@ -40,7 +40,8 @@ from glob import glob
 from pathlib import Path
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -142,7 +143,7 @@ class LocalPostgres:
         self.log = root / "server.log"
         self.user = unprivileged_user()
         self.bin = binaries(self.user)
-        self.port = _free_port()
+        self.port = free_port()
         self.settings = settings
         self._pid: int | None = None
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from conftest import Server
+from localpg import free_port
 
 from pgqueuer.names import Names
 
@@ -30,13 +31,6 @@ pytestmark = pytest.mark.slow
 
 def _env(server: Server, names: Names) -> dict[str, str]:
     return {**os.environ, **server.env(), "PGQUEUER_SCHEMA": names.schema or ""}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _count(names: Names, where: str = "true") -> str:
@@ -143,7 +137,7 @@ def _queued(stats: object, entrypoint: str) -> int:
 async def test_fastapi_app_enqueues_and_reports_the_queue_size(
     server: Server, names: Names, conn: asyncpg.Connection
 ) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "examples.fastapi_usage:app", "--port", str(port)]
     with _serving(cmd, _env(server, names), port) as base:
         first = _call("POST", f"{base}/enqueue?entrypoint=fetch&payload=hi")
@@ -161,7 +155,7 @@ async def test_fastapi_app_enqueues_and_reports_the_queue_size(
 async def test_flask_app_enqueues_through_sync_queries(
     server: Server, names: Names, conn: asyncpg.Connection
 ) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "flask", "--app", "examples.flask_sync_usage", "run",
            "--port", str(port)]  # fmt: skip
     with _serving(cmd, _env(server, names), port) as base:

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 from conftest import Server
 from helpers import fetch, samples, scrape_until, value
+from localpg import free_port
 
 from pgqueuer import QueueManager
 from pgqueuer.db import AsyncpgDriver
@@ -68,12 +69,6 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
         _, err = proc.communicate()
         raise AssertionError(f"did not stop on SIGTERM: {err}") from None
     return proc.returncode, err
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def drain(dsn: str | None, names: Names) -> None:

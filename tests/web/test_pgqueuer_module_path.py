@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,21 +11,15 @@ import urllib.request
 from pathlib import Path
 
 from conftest import Server
+from localpg import free_port
 
 from pgqueuer.names import Names
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_python_m_pgqueuer_adapters_web_serves_healthz(server: Server, names: Names) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **server.env(),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from localpg import free_port
 
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web import WebAuth, create_web_app
@@ -70,12 +71,6 @@ class WebServer:
     def post(self, path: str, form: str = "", **kwargs: object) -> Reply:
         headers = {"Content-Type": "application/x-www-form-urlencoded", **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         return self.request(path, method="POST", data=form.encode(), headers=headers, **kwargs)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(dsn: str | None, names: Names, auth: WebAuth) -> WebServer:
