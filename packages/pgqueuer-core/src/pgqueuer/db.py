@@ -18,6 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 
+# Optional capabilities live in pgqueuer.capabilities (re-exported here for old imports).
+from pgqueuer.capabilities import (  # noqa: F401
+    GenericPlanning,
+    ListenerRemoval,
+    Reconnecting,
+    RecordFetching,
+    SeparateConnections,
+)
 from pgqueuer.errors import ConfigurationError
 from pgqueuer.session import AsyncpgSession, Session
 from pgqueuer.tasks import DriverLifecycle, TaskManager
@@ -119,40 +127,6 @@ class SyncDriver(Protocol):
     """A blocking driver: what ``SyncQueries`` needs (``SyncPsycopgDriver``)."""
 
     def fetch(self, query: str, *args: object) -> list[dict[str, object]]: ...
-
-
-# Optional capabilities the worker uses when a driver has them (QueueManager, heartbeat.py).
-
-
-@runtime_checkable
-class Reconnecting(Protocol):
-    """Survives a lost connection: reports it, and re-opens it (LISTENing again)."""
-
-    def on_connection_lost(self, callback: Callable[[], object]) -> None: ...
-
-    async def reconnect(self) -> None: ...
-
-    def listener_alive(self) -> bool: ...
-
-    def is_alive(self) -> bool: ...
-
-
-@runtime_checkable
-class GenericPlanning(Protocol):
-    """Can make its connection reuse generic plans (the worker's hot statement)."""
-
-    async def use_generic_plans(self) -> Callable[[], Awaitable[None]]: ...
-
-
-@runtime_checkable
-class SeparateConnections(Protocol):
-    """Can open another connection to its server from any event loop (heartbeat thread).
-
-    The connection returned must offer ``execute(sql, *args)``, ``is_closed()``,
-    ``terminate()`` and ``close()`` (asyncpg's names).
-    """
-
-    async def connect_factory(self) -> Callable[[], Awaitable[Any]]: ...
 
 
 async def clone_connection(conn: asyncpg.Connection) -> asyncpg.Connection:
