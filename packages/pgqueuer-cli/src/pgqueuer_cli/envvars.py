@@ -1,16 +1,19 @@
 """Every environment variable the pgq command line reads for its own options, in one place.
 
-The library reads its own (``PGQUEUER_DSN``, name overrides, ...) in pgqueuer.connection and
-pgqueuer.names; libpq's ``PG*`` variables are read by asyncpg itself.
+A variable the library also reads is imported from the module that owns it, so each name is
+written once: the DSN in pgqueuer.connection, the name overrides in pgqueuer.names, the
+durability in pgqueuer.backends.sql_schema. libpq's other ``PG*`` variables are read by asyncpg.
+``tests/cli/test_envvars.py`` fails on a variable name written anywhere else in the CLI.
 """
 
 from __future__ import annotations
 
-PGDSN = "PGDSN"
-LIBRARY_DSN = "PGQUEUER_DSN"  # handed to a factory by pgq run (pgqueuer.connection reads it)
-PREFIX = "PGQUEUER_PREFIX"
-SCHEMA = "PGQUEUER_SCHEMA"
-DURABILITY = "PGQUEUER_DURABILITY"
+from pgqueuer.backends.sql_schema import DURABILITY_ENV as DURABILITY
+from pgqueuer.connection import DSN_ENV
+from pgqueuer.names import PREFIX_ENV as PREFIX
+from pgqueuer.names import SCHEMA_ENV as SCHEMA
+
+LIBRARY_DSN, PGDSN = DSN_ENV  # pgq run hands the DSN to a factory in LIBRARY_DSN
 WIDEN_ID = "PGQUEUER_WIDEN_ID"
 DEBUG = "PGQUEUER_DEBUG"
 TABLEFMT = "PGQUEUER_TABLEFMT"  # default table format of pgq dashboard
@@ -19,5 +22,26 @@ METRICS_HOST = "PGQUEUER_METRICS_HOST"  # pgq metrics --host
 METRICS_PORT = "PGQUEUER_METRICS_PORT"  # pgq metrics --port
 WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
-WEB_HOST = "PGQUEUER_WEB_HOST"  # pgq web --host
-WEB_PORT = "PGQUEUER_WEB_PORT"  # pgq web --port
+# pgq web --host/--port. pgqueuer_dashboard.web.serve reads the same two for
+# ``python -m pgqueuer_dashboard.web``; importing them from there would load FastAPI and uvicorn
+# (the dashboard's optional web extra) on every pgq call.
+WEB_HOST = "PGQUEUER_WEB_HOST"
+WEB_PORT = "PGQUEUER_WEB_PORT"
+
+__all__ = [
+    "DEBUG",
+    "DURABILITY",
+    "LEGACY_TABLEFMT",
+    "LIBRARY_DSN",
+    "METRICS_HOST",
+    "METRICS_PORT",
+    "PGDSN",
+    "PREFIX",
+    "SCHEMA",
+    "TABLEFMT",
+    "WEB_HOST",
+    "WEB_PORT",
+    "WIDEN_ID",
+    "WORKER_METRICS_HOST",
+    "WORKER_METRICS_PORT",
+]
