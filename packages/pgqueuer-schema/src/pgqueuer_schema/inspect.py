@@ -101,7 +101,7 @@ class Resolver:
 async def current_schema(conn: Session | asyncpg.Connection, names: Names) -> str:
     if names.schema:
         return names.schema
-    rows = await as_session(conn).fetch("SELECT current_schema() AS current")
+    rows = await as_session(conn).fetch(_q("current_schema"))
     current = rows[0]["current"]
     if current is None:
         raise ConfigurationError(

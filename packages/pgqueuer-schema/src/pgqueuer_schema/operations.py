@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from pgqueuer.errors import SchemaAlreadyInstalledError, SchemaNotInstalledError
 from pgqueuer.names import Names
 from pgqueuer.session import Session, as_session
+from pgqueuer.sql import load_blocks
 from pgqueuer.types import Durability
 from pgqueuer_schema import render
 from pgqueuer_schema.declaration import PERSISTENCE, declare
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 
 
 LOCK_POLL_SECONDS = 0.1
+
+
+def _q(name: str) -> str:
+    return load_blocks("pgqueuer_schema.sql", "operations.sql")[name]
 
 
 def lock_key(names: Names) -> int:
@@ -48,17 +53,18 @@ async def schema_lock(target: Target, names: Names) -> AsyncIterator[None]:
     # Poll with pg_try_advisory_lock instead of blocking in pg_advisory_lock: a session blocked
     # inside a statement is an open transaction, and CREATE INDEX CONCURRENTLY in the session
     # holding the lock would wait for it -- a deadlock between two upgrades.
-    while not (await conn.fetch("SELECT pg_try_advisory_lock($1) AS ok", key))[0]["ok"]:  # noqa: ASYNC110
+    lock, unlock = _q("try_schema_lock"), _q("schema_unlock")
+    while not (await conn.fetch(lock, key))[0]["ok"]:  # noqa: ASYNC110
         await asyncio.sleep(LOCK_POLL_SECONDS)
     try:
         yield
     except BaseException:
         try:  # the statement may have failed with the connection: keep the first error
-            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            await conn.execute(unlock, key)
         except Exception:
             pass
         raise
-    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+    await conn.execute(unlock, key)
 
 
 async def inspect(target: Target, names: Names) -> Catalog:

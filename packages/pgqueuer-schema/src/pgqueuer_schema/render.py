@@ -34,6 +34,15 @@ AUTOVAC_TABLES = {
 }
 
 
+def template(block: str, file: str = "ddl.sql", /, **values: str) -> str:
+    """``block`` of ``sql/{file}`` without its comment lines, its ``{placeholders}`` filled
+    (every value already quoted or rendered), without a final newline."""
+    lines = load_blocks("pgqueuer_schema.sql", file)[block].splitlines()
+    while lines and lines[0].startswith("--"):
+        lines.pop(0)
+    return "\n".join(lines).format(**values).rstrip()
+
+
 def header(names: Names, what: str, **extra: str) -> str:
     details = " ".join(f"{k}={v}" for k, v in extra.items())
     return (
@@ -44,7 +53,7 @@ def header(names: Names, what: str, **extra: str) -> str:
 
 def enum_sql(names: Names, labels: tuple[str, ...]) -> str:
     values = ", ".join(quote_literal(label) for label in labels)
-    return f"CREATE TYPE {names.qualify(names.queue_status_type)} AS ENUM ({values});"
+    return template("create_type", type=names.qualify(names.queue_status_type), labels=values)
 
 
 def table_sql(names: Names, table: Table, logged: bool, *, if_not_exists: bool = False) -> str:
@@ -63,10 +72,13 @@ def table_sql(names: Names, table: Table, logged: bool, *, if_not_exists: bool =
     cols.append(f"CONSTRAINT {quote_ident(names.derived(table.name, '_pkey'))} PRIMARY KEY (id)")
     for name, columns in table.unique:
         cols.append(f"CONSTRAINT {quote_ident(name)} UNIQUE ({', '.join(columns)})")
-    kind = "TABLE" if logged else "UNLOGGED TABLE"
-    guard = "IF NOT EXISTS " if if_not_exists else ""
-    body = ",\n    ".join(cols)
-    return f"CREATE {kind} {guard}{names.qualify(table.name)} (\n    {body}\n);"
+    return template(
+        "create_table",
+        kind="TABLE" if logged else "UNLOGGED TABLE",
+        guard="IF NOT EXISTS " if if_not_exists else "",
+        table=names.qualify(table.name),
+        body=",\n    ".join(cols),
+    )
 
 
 def qualified_tail(names: Names, tail: str) -> str:
@@ -76,13 +88,13 @@ def qualified_tail(names: Names, tail: str) -> str:
 
 
 def index_sql(names: Names, index: Index, *, name: str | None = None, guard: bool = False) -> str:
-    unique = "UNIQUE " if index.unique else ""
-    table = names.qualify(getattr(names, index.table))
-    exists = "IF NOT EXISTS " if guard else ""
-    tail = qualified_tail(names, index.tail)
-    return (
-        f"CREATE {unique}INDEX {exists}{quote_ident(name or index.name)} "
-        f"ON {table} USING btree {tail};"
+    return template(
+        "create_index",
+        unique="UNIQUE " if index.unique else "",
+        guard="IF NOT EXISTS " if guard else "",
+        name=quote_ident(name or index.name),
+        table=names.qualify(getattr(names, index.table)),
+        tail=qualified_tail(names, index.tail),
     )
 
 
@@ -90,10 +102,7 @@ def function_sql(names: Names) -> str:
     body = names.substitute(
         load_blocks("pgqueuer_schema.sql", "notify_function.sql")["notify_function_body"]
     )
-    return (
-        f"CREATE OR REPLACE FUNCTION {names.qualify(names.function)}() RETURNS trigger\n"
-        f"LANGUAGE plpgsql AS $pgqueuer$\n{body}$pgqueuer$;"
-    )
+    return template("create_function", function=names.qualify(names.function), body=body)
 
 
 def function_body(names: Names) -> str:
@@ -108,7 +117,7 @@ def trigger_sql(names: Names, trigger: Trigger) -> str:
     fn = trigger.body.replace(
         f"FUNCTION {names.bare(names.function)}()", f"FUNCTION {names.qualify(names.function)}()"
     )
-    return f"CREATE TRIGGER {quote_ident(trigger.name)} {timing} {fn};"
+    return template("create_trigger", name=quote_ident(trigger.name), timing=timing, body=fn)
 
 
 def install_sql(
@@ -123,7 +132,7 @@ def install_sql(
     out = [header(names, "install", durability=level.value)]
     if create_schema:
         for schema in schemas_of(names):
-            out.append(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)};")
+            out.append(template("create_schema", "upgrade.sql", schema=quote_ident(schema)))
     out.append(enum_sql(names, decl.enum_labels))
     for table in decl.tables:
         out.append(table_sql(names, table, PERSISTENCE[level][table.field]))
@@ -154,12 +163,15 @@ def uninstall_sql(names: Names) -> str:
     """Drop exactly what install creates (and the retired enum of old releases); no CASCADE."""
     queue = names.qualify(names.queue_table)
     out = [header(names, "uninstall")]
-    out.extend(f"DROP TRIGGER IF EXISTS {quote_ident(t)} ON {queue};" for t in names.trigger_names)
-    out.append(f"DROP FUNCTION IF EXISTS {names.qualify(names.function)}();")
+    out.extend(
+        template("drop_trigger", "upgrade.sql", trigger=quote_ident(t), table=queue)
+        for t in names.trigger_names
+    )
+    out.append(template("drop_function", function=names.qualify(names.function)))
     for field in ("queue_table", "queue_table_log", "statistics_table", "schedules_table"):
-        out.append(f"DROP TABLE IF EXISTS {names.qualify(getattr(names, field))};")
-    out.append(f"DROP TYPE IF EXISTS {names.qualify(names.queue_status_type)};")
-    out.append(f"DROP TYPE IF EXISTS {retired_statistics_enum(names)};")
+        out.append(template("drop_table", table=names.qualify(getattr(names, field))))
+    for enum in (names.qualify(names.queue_status_type), retired_statistics_enum(names)):
+        out.append(template("drop_type", "upgrade.sql", type=enum))
     return "\n".join(out) + "\n"
 
 
@@ -180,7 +192,9 @@ def durability_sql(
         if only is not None and field not in only:
             continue
         mode = "LOGGED" if logged else "UNLOGGED"
-        out.append(f"ALTER TABLE {names.qualify(getattr(names, field))} SET {mode};")
+        out.append(
+            template("set_persistence", table=names.qualify(getattr(names, field)), mode=mode)
+        )
     return "\n".join(out) + "\n"
 
 
@@ -190,8 +204,8 @@ def autovac_sql(names: Names, *, rollback: bool = False) -> str:
     for field, params in AUTOVAC_TABLES.items():
         table = names.qualify(getattr(names, field))
         if rollback:
-            out.append(f"ALTER TABLE {table} RESET ({', '.join(params)});")
+            out.append(template("reset_storage", table=table, settings=", ".join(params)))
         else:
             settings = ", ".join(f"{k} = {v}" for k, v in params.items())
-            out.append(f"ALTER TABLE {table} SET ({settings});")
+            out.append(template("set_storage", table=table, settings=settings))
     return "\n".join(out) + "\n"

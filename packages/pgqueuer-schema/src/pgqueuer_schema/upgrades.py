@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from pgqueuer.names import Names, quote_ident, quote_literal
-from pgqueuer.sql import load_blocks
 from pgqueuer.types import Durability
 from pgqueuer_schema import render
 from pgqueuer_schema.declaration import (
@@ -42,11 +41,8 @@ if TYPE_CHECKING:
 
 
 def sql(block: str, file: str = "upgrade.sql", /, **values: str) -> str:
-    """``block`` without its comment lines, its ``{placeholders}`` filled, no final newline."""
-    lines = load_blocks("pgqueuer_schema.sql", file)[block].splitlines()
-    while lines and lines[0].startswith("--"):
-        lines.pop(0)
-    return "\n".join(lines).format(**values).rstrip()
+    """A statement of ``sql/upgrade.sql`` (or ``file``), filled in (see render.template)."""
+    return render.template(block, file, **values)
 
 
 def fold_statistics_sql(names: Names) -> str:
@@ -146,9 +142,7 @@ class CreateSchemas(GlobalStep):
                 )
 
     def guarded(self, t: Target) -> list[str]:
-        return [
-            sql("create_schema", schema=quote_ident(s)) for s in render.schemas_of(t.names)
-        ]
+        return [sql("create_schema", schema=quote_ident(s)) for s in render.schemas_of(t.names)]
 
 
 class CreateEnum(GlobalStep):
@@ -183,7 +177,9 @@ class AddEnumLabels(GlobalStep):
         for i, label in enumerate(t.decl.enum_labels):
             if label not in catalog.enum_labels:
                 plan.add(
-                    self._label(t, i), f"type {t.status_bare!r} lacks label {label!r}", kind=self.key
+                    self._label(t, i),
+                    f"type {t.status_bare!r} lacks label {label!r}",
+                    kind=self.key,
                 )
 
     def guarded(self, t: Target) -> list[str]:
@@ -714,7 +710,12 @@ class NotifyTriggers(GlobalStep):
             reasons.append(f"function {fn_bare!r} differs")
         changed = []
         for trigger in t.decl.triggers:
-            want = f"CREATE TRIGGER {trigger.name} {trigger.timing_events} {trigger.body}"
+            want = render.template(
+                "create_trigger",
+                name=trigger.name,
+                timing=trigger.timing_events,
+                body=trigger.body,
+            ).removesuffix(";")  # as pg_get_triggerdef prints it
             have = catalog.triggers.get(trigger.name)
             if have is None:
                 reasons.append(f"missing trigger {trigger.name!r}")

@@ -1,3 +1,7 @@
+-- name: current_schema
+-- The schema unqualified names resolve to on this connection (NULL: none on the search_path).
+SELECT current_schema() AS current;
+
 -- name: inspect_tables
 -- Tables among the given (schema, name) pairs, with persistence and storage parameters.
 -- $1 text[]  schema of each table

@@ -1,4 +1,4 @@
--- The schema operations' own statements (pgqueuer_schema/operations.py, inspect.py, upgrades.py).
+-- The schema operations' own statements (pgqueuer_schema/operations.py, upgrades.py).
 
 -- name: try_schema_lock
 -- The installation's session advisory lock, without waiting (operations.schema_lock polls).
@@ -8,10 +8,6 @@ SELECT pg_try_advisory_lock($1) AS ok;
 -- name: schema_unlock
 -- $1 bigint  lock key
 SELECT pg_advisory_unlock($1);
-
--- name: current_schema
--- The schema unqualified names resolve to on this connection (NULL: none on the search_path).
-SELECT current_schema() AS current;
 
 -- name: fold_statistics
 -- Merge statistics rows that share a unique-count bucket into the oldest one, before the
