@@ -51,3 +51,22 @@ def test_names_the_library_reads_are_the_library_constants() -> None:
         SCHEMA_ENV,
         DURABILITY_ENV,
     )
+
+
+def test_no_dashboard_module_but_its_envvars_writes_an_env_var_name() -> None:
+    import pgqueuer_dashboard
+    from pgqueuer_dashboard import envvars as dashboard_envvars
+
+    root = Path(pgqueuer_dashboard.__file__).parent
+    found = [
+        f"{path.relative_to(root)}:{line}: {text!r}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "envvars.py"
+        for line, text in env_names_written(path.read_text(encoding="utf-8"))
+        if text.startswith("PG")
+    ]
+    assert found == [], "use pgqueuer_dashboard.envvars instead:\n" + "\n".join(found)
+    assert (envvars.WEB_HOST, envvars.WEB_PORT) == (
+        dashboard_envvars.WEB_HOST,
+        dashboard_envvars.WEB_PORT,
+    )

@@ -13,6 +13,9 @@ from pgqueuer.connection import DSN_ENV
 from pgqueuer.names import PREFIX_ENV as PREFIX
 from pgqueuer.names import SCHEMA_ENV as SCHEMA
 
+# pgq web --host/--port: the dashboard's names (its envvars module imports nothing optional).
+from pgqueuer_dashboard.envvars import WEB_HOST, WEB_PORT
+
 LIBRARY_DSN, PGDSN = DSN_ENV  # pgq run hands the DSN to a factory in LIBRARY_DSN
 WIDEN_ID = "PGQUEUER_WIDEN_ID"
 DEBUG = "PGQUEUER_DEBUG"
@@ -22,11 +25,6 @@ METRICS_HOST = "PGQUEUER_METRICS_HOST"  # pgq metrics --host
 METRICS_PORT = "PGQUEUER_METRICS_PORT"  # pgq metrics --port
 WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
-# pgq web --host/--port. pgqueuer_dashboard.web.serve reads the same two for
-# ``python -m pgqueuer_dashboard.web``; importing them from there would load FastAPI and uvicorn
-# (the dashboard's optional web extra) on every pgq call.
-WEB_HOST = "PGQUEUER_WEB_HOST"
-WEB_PORT = "PGQUEUER_WEB_PORT"
 
 __all__ = [
     "DEBUG",

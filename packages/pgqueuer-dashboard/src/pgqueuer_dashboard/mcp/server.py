@@ -21,7 +21,7 @@ import asyncpg
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from pgqueuer.connection import resolve_dsn
+from pgqueuer.connection import DSN_ENV, resolve_dsn
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.errors import PgQueuerError
 from pgqueuer.names import Names
@@ -217,4 +217,4 @@ def create_mcp_server(dsn: str | None = None, names: Names | None = None) -> MCP
 
 def main() -> None:
     """Serve over stdio (``PGQUEUER_DSN`` or the libpq variables; PGQUEUER_SCHEMA/PREFIX)."""
-    create_mcp_server(os.environ.get("PGQUEUER_DSN") or None).run("stdio")
+    create_mcp_server(os.environ.get(DSN_ENV[0]) or None).run("stdio")

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from pgqueuer.adapters.connections import ConnectionSettings
 from pgqueuer.connection import connect_timeout, resolve_dsn
 from pgqueuer.names import Names
+from pgqueuer_dashboard import envvars
 from pgqueuer_dashboard.web.auth import WebAuth
 from pgqueuer_dashboard.web.events import Broadcaster
 from pgqueuer_dashboard.web.metrics import MetricsEndpoint, create_metrics_router
@@ -25,7 +26,7 @@ from pgqueuer_dashboard.web.source import Source
 
 __all__ = ["create_web_app", "create_web_router"]
 
-POOL_MIN_ENV, POOL_MAX_ENV = "PGQUEUER_POOL_MIN_SIZE", "PGQUEUER_POOL_MAX_SIZE"
+POOL_MIN_ENV, POOL_MAX_ENV = envvars.POOL_MIN_SIZE, envvars.POOL_MAX_SIZE
 
 
 def _pool_size(env: str, default: int) -> int:

@@ -18,11 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-USER_ENV, PASSWORD_ENV, TOKEN_ENV = (
-    "PGQUEUER_WEB_USER",
-    "PGQUEUER_WEB_PASSWORD",
-    "PGQUEUER_WEB_TOKEN",
-)
+from pgqueuer_dashboard.envvars import WEB_PASSWORD as PASSWORD_ENV
+from pgqueuer_dashboard.envvars import WEB_TOKEN as TOKEN_ENV
+from pgqueuer_dashboard.envvars import WEB_USER as USER_ENV
 
 
 def _same(given: str, expected: str) -> bool:

@@ -10,10 +10,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from pgqueuer.names import Names
+from pgqueuer_dashboard import envvars
 from pgqueuer_dashboard.web.app import create_web_app
 from pgqueuer_dashboard.web.events import Broadcaster
 
-HOST_ENV, PORT_ENV = "PGQUEUER_WEB_HOST", "PGQUEUER_WEB_PORT"
+HOST_ENV, PORT_ENV = envvars.WEB_HOST, envvars.WEB_PORT
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 GRACE = 5  # seconds a request still running at shutdown may take
 
