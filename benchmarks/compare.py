@@ -1,7 +1,7 @@
 """This project and PgQueuer 1.6.0, side by side, in one run, on the same server.
 
     hatch run python benchmarks/compare.py --quick     # about two minutes
-    hatch run python benchmarks/compare.py             # the full set, with the scale runs
+    hatch run python benchmarks/compare.py             # the full set, with the scale and load runs
     hatch run python benchmarks/compare.py --drivers   # our workers on asyncpg and on psycopg
     hatch run python benchmarks/compare.py --quick --scenarios fleet,pickup,sustained
 
@@ -11,6 +11,7 @@ runner.py runs for both systems with the same settings, alternating which goes f
 several rounds; the table shows medians and the ratio ours/PgQueuer. pgbench runs the same
 claim/finish statement without Python (ceiling.py) to show PostgreSQL's own limit here, alone
 (the drain's ceiling) and mixed with the producers' enqueue (the throughput scenario's).
+The ceiling runs when drain and throughput are among the scenarios.
 Results go to benchmarks/results/compare-<timestamp>.json. The last line is
 ``ratios: drain=… throughput=… latency_p99=…`` (and, when they ran, ``fleet_cpu_per_job=…
 fleet_p99=… pickup_p99=… sustained=… sustained_dead_peak=…``).

@@ -108,6 +108,8 @@ def headline(result: dict[str, Any]) -> str:
         parts.append(f"(enqueued {result['enqueued_per_second']:.0f}/s)")
     if result.get("p99_ms") is not None:
         parts.append(f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms")
+    if result.get("negative"):
+        parts.append(f"({result['negative']} negative, min {result['min_ms']:.2f} ms)")
     if "cpu_ms_per_job" in result:
         cpu = result["cpu_ms_per_job"]
         parts.append("server CPU n/a" if cpu is None else f"server CPU {cpu:.3f} ms/job")

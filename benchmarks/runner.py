@@ -1,8 +1,10 @@
 """One benchmark scenario, run against whichever `pgqueuer` this Python imports.
 
 The same file runs under this project (the hatch environment) and under PgQueuer 1.6.0 (its
-own virtual environment, see compare.py): it only uses the API both share (`PgQueuer`,
-`AsyncpgDriver`, `Queries`, `QueueExecutionMode`). It prints one JSON object on stdout.
+own virtual environment, see compare.py): it only uses the API both share (`PgQueuer`, its
+`entrypoint(name, concurrency_limit=...)` and `run(batch_size=..., max_concurrent_tasks=...,
+dequeue_timeout=...)`, `AsyncpgDriver`, `Queries.enqueue`, `QueueExecutionMode`). It prints
+one JSON object on stdout.
 
     python benchmarks/runner.py drain --jobs 20000
     python benchmarks/runner.py throughput --time 10
@@ -29,17 +31,28 @@ The load scenarios (issue 16; in load.py, workers and producers in processes of 
   PostgreSQL server's CPU per job (``cpu_ms_per_job``: utime+stime of the postmaster and all
   its children from /proc, before and after, see pgserver.py; null with ``cpu_note`` saying
   why when the server's processes are not readable here). ``enqueued_per_second`` and
-  ``producer_late_max_ms`` show whether the producers held the rate.
+  ``producer_late_max_ms`` show whether the producers held the rate: every single-job enqueue
+  is a notifying commit, and PostgreSQL runs those one at a time, so a slow disk caps the rate
+  below ``--rate``; the producers then send what they can and stop on time.
 * ``pickup``: one idle worker in its own process; ``--jobs`` single jobs, one at a time with
   ``--pause`` s (0.02) after each is handled; latency from ``enqueue()`` returning in
   autocommit (``--transaction``: from the COMMIT of an explicit transaction around it
   returning) to the handler's first line: the queue's own cost, without the producer's commit.
-* ``sustained``: ``--workers`` 32 workers, a PgQueuer each on its own connection (as the
-  drain and throughput scenarios count workers), spread over ``--processes`` 4 processes;
-  ``--producers`` 1 producer process tops the queue up to ``--hold`` 4,000 queued jobs every
-  100 ms. Over ``--time`` s after the warm-up: jobs/s, the queue table's dead tuples
-  (``pg_stat_user_tables.n_dead_tup`` every second: peak and final), the autovacuum and
-  autoanalyze runs on it, and the server's CPU per job.
+  The producer is runner.py's process; ``negative`` counts pickups whose handler ran before
+  the producer saw its commit return (most likely its process was waiting for a CPU on a
+  loaded machine; such a run's figures are not clean).
+* ``sustained``: ``--workers`` 32 workers, a PgQueuer each on its own connection and claim
+  loop (as the drain and throughput scenarios count workers; one PgQueuer with
+  ``max_concurrent_tasks=32`` would be one claim loop, the fleet's shape), each with both
+  systems' defaults (batch 10), spread over ``--processes`` 4 processes so that they are not
+  all on one core; ``--producers`` 1 producer process tops the queue up to ``--hold`` 4,000
+  queued jobs every 100 ms (batches of up to 1,000). Over ``--time`` s after the warm-up:
+  jobs/s, the queue table's dead tuples (``pg_stat_user_tables.n_dead_tup`` every second:
+  peak and final), the autovacuum and autoanalyze runs on it (``autovacuum_count`` before and
+  after), the server's CPU per job, and ``queued_min``/``queued_median`` (the backlog held).
+
+The server's CPU counts every process of the server, other sessions' backends included: on a
+shared server it is an upper bound for the benchmark's own cost.
 
 The queue lives in the schema BENCH_SCHEMA (default pgq_bench), dropped and installed afresh
 for every run. The connection comes from PGQUEUER_DSN or the libpq variables.
