@@ -20,7 +20,8 @@ fleet_p99=… pickup_p99=… sustained=… sustained_dead_peak=…``).
 10k/100k/1M runs) and the load scenarios of runner.py/load.py, fleet, pickup and sustained.
 A full run has all of them (about 30 minutes: sustained runs 120 s per system and round);
 ``--quick`` has the first four unless ``--scenarios`` says otherwise, and shortens the load
-scenarios (fleet 8 s, pickup 200 jobs, sustained 20 s).
+scenarios (fleet 8 s, pickup 200 jobs, sustained 20 s). ``--fleet-rate`` sets the fleet's
+total enqueue rate (2,000 jobs/s).
 """
 
 from __future__ import annotations
@@ -222,6 +223,9 @@ def main() -> None:
         "--scenarios",
         help=f"comma-separated, of: {','.join(ALL_SCENARIOS)} (default: all; --quick: the first four)",
     )
+    parser.add_argument(
+        "--fleet-rate", type=float, default=2000.0, help="fleet: jobs/s enqueued in total"
+    )
     args = parser.parse_args()
     chosen = (args.scenarios or ",".join(ALL_SCENARIOS[: 4 if args.quick else None])).split(",")
     unknown = sorted(set(chosen) - set(ALL_SCENARIOS))
@@ -239,7 +243,7 @@ def main() -> None:
         "throughput": ["throughput", "--time", "5" if quick else "10"],
         "latency": ["latency", "--jobs", "500" if quick else "1000"],
         "enqueue": ["enqueue", "--jobs", "5000" if quick else "20000"],
-        "fleet": ["fleet", "--time", "8" if quick else "20"],
+        "fleet": ["fleet", "--time", "8" if quick else "20", "--rate", str(args.fleet_rate)],
         "pickup": ["pickup", "--jobs", "200" if quick else "500"],
         "sustained": ["sustained", "--time", "20" if quick else "120"],
     }
