@@ -2,10 +2,11 @@
 
 Workers and producers run as processes of their own (this file, ``python load.py ROLE
 CONFIG``); the scenario in runner.py's process starts them, opens the measuring window and
-reads the server's CPU time and the queue table's statistics (pgserver.py). A worker process
-prints ``ready``, reads one JSON line with the window (``t0``/``t1``, time.monotonic(), which
-is one clock for every process on Linux), and stops when its stdin closes, printing what it
-counted inside the window as its last line. Only the API PgQueuer 1.6.0 shares is used:
+reads the server's CPU time and the queue table's statistics (pgserver.py). Each process
+connects, prints ``ready`` and reads one JSON line: when the load starts (``start_at``) and
+the window (``t0``/``t1``), all in time.monotonic(), one clock for every process on Linux.
+Producers stop on time; a worker stops when its stdin closes. Each prints its result (what it
+counted inside the window) as its last line. Only the API PgQueuer 1.6.0 shares is used:
 ``PgQueuer.entrypoint(name, concurrency_limit=…)``, ``PgQueuer.run(batch_size=…,
 max_concurrent_tasks=…, dequeue_timeout=…)``, ``Queries.enqueue``.
 """
@@ -23,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import runner  # first: it sets PGQUEUER_SCHEMA before pgqueuer is imported
-from pgserver import cpu_seconds, find_postmaster, queue_table_stats
+from pgserver import cpu, cpu_figures, find_postmaster, queue_table_stats
 
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
@@ -47,6 +48,14 @@ def pct(ordered: list[float], p: float) -> float | None:
 
 
 # ---- the processes: worker, fleet producer, backlog top-up -------------------------------
+
+
+async def ready() -> dict[str, Any]:
+    """Say so to the parent, and wait for its timing (start_at, t0, t1) on stdin."""
+    print("ready", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    timing: dict[str, Any] = json.loads(line)
+    return timing
 
 
 async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -85,10 +94,9 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     }
     tasks = [asyncio.create_task(pgq.run(**run)) for pgq in pgqs]
     await asyncio.sleep(0.5)
-    print("ready", flush=True)
-    loop = asyncio.get_running_loop()
-    window.update(json.loads(await loop.run_in_executor(None, sys.stdin.readline)))
-    await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes it
+    timing = await ready()
+    window.update(t0=timing["t0"], t1=timing["t1"])
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until it closes
     for pgq in pgqs:
         pgq.shutdown.set()
     await asyncio.wait(tasks, timeout=30)
@@ -104,13 +112,14 @@ async def fleet_producer(cfg: dict[str, Any]) -> dict[str, Any]:
     sends at once, to catch up; all stop at the end, so a rate the producers cannot reach shows
     as ``sent`` below ``due`` (and as the parent's enqueued_per_second below the offered rate).
     """
+    conns = [await runner.connect() for _ in range(cfg["senders"])]
+    cfg.update(await ready())
     start, end, interval = cfg["start_at"], cfg["start_at"] + cfg["seconds"], 1 / cfg["rate"]
     names, offset = cfg["entrypoints"], cfg["offset"]
     slot, sent, in_window, late = 0, 0, 0, 0.0
 
-    async def sender() -> None:
+    async def sender(conn: Any) -> None:
         nonlocal slot, sent, in_window, late
-        conn = await runner.connect()
         queries = Queries(AsyncpgDriver(conn))
         while True:
             k, slot = slot, slot + 1
@@ -128,7 +137,7 @@ async def fleet_producer(cfg: dict[str, Any]) -> dict[str, Any]:
             in_window += cfg["t0"] <= now < cfg["t1"]
         await conn.close()
 
-    await asyncio.gather(*(sender() for _ in range(cfg["senders"])))
+    await asyncio.gather(*(sender(conn) for conn in conns))
     due = math.ceil(cfg["seconds"] * cfg["rate"])
     return {"sent": sent, "due": due, "sent_in_window": in_window, "late_max_ms": late * 1000}
 
@@ -142,7 +151,9 @@ async def topup(cfg: dict[str, Any]) -> dict[str, Any]:
     """
     conn = await runner.connect()
     queries = Queries(AsyncpgDriver(conn))
-    end, tick, enqueued = cfg["start_at"] + cfg["seconds"], cfg["start_at"], 0
+    cfg.update(await ready())
+    tick = cfg["start_at"] + cfg["offset"]
+    end, enqueued = cfg["start_at"] + cfg["seconds"], 0
     while True:
         await asyncio.sleep(max(0.0, tick - time.monotonic()))
         if time.monotonic() >= end:
@@ -177,21 +188,26 @@ async def spawn(role: str, cfg: dict[str, Any]) -> asyncio.subprocess.Process:
     )
 
 
-async def start_workers(configs: list[dict[str, Any]]) -> list[asyncio.subprocess.Process]:
-    procs = [await spawn("worker", cfg) for cfg in configs]
+async def start(role: str, configs: list[dict[str, Any]]) -> list[asyncio.subprocess.Process]:
+    """One process per config, each connected and waiting for its timing when this returns."""
+    procs = [await spawn(role, cfg) for cfg in configs]
     for proc in procs:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 120)
         if line.strip() != b"ready":
-            raise RuntimeError(f"a worker process did not start: {line!r}")
+            raise RuntimeError(f"a {role} process did not start: {line!r}")
     return procs
 
 
-async def open_window(procs: list[asyncio.subprocess.Process], t0: float, t1: float) -> None:
+async def go(procs: list[asyncio.subprocess.Process], seconds: float) -> tuple[float, float]:
+    """Start the load in 0.2 s; the window (t0, t1) opens after the warm-up, lasts ``seconds``."""
+    start_at = time.monotonic() + 0.2
+    t0, t1 = start_at + WARM_UP, start_at + WARM_UP + seconds
     for proc in procs:
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"t0": t0, "t1": t1}).encode() + b"\n")
+        proc.stdin.write(json.dumps({"start_at": start_at, "t0": t0, "t1": t1}).encode() + b"\n")
         await proc.stdin.drain()
+    return t0, t1
 
 
 async def finish(proc: asyncio.subprocess.Process) -> dict[str, Any]:
@@ -209,23 +225,6 @@ async def sleep_until(when: float) -> None:
     await asyncio.sleep(max(0.0, when - time.monotonic()))
 
 
-def cpu(postmaster: int | None) -> float | None:
-    return None if postmaster is None else cpu_seconds(postmaster)
-
-
-def cpu_figures(
-    before: float | None, after: float | None, jobs: int, secs: float
-) -> dict[str, Any]:
-    if before is None or after is None:
-        return {"server_cpu_seconds": None, "cpu_ms_per_job": None}
-    used = after - before
-    return {
-        "server_cpu_seconds": used,
-        "server_cores": used / secs,
-        "cpu_ms_per_job": used / jobs * 1000 if jobs else None,
-    }
-
-
 async def fleet(args: argparse.Namespace) -> dict[str, Any]:
     """Worker processes x concurrent jobs; producers at a fixed total rate over 20 entrypoints."""
     batch = max(1, min(args.batch_size, args.concurrency // 2))  # PgQueuer: tasks >= 2 x batch
@@ -237,28 +236,23 @@ async def fleet(args: argparse.Namespace) -> dict[str, Any]:
         "limits": FLEET_LIMITS,
         "dequeue_timeout": 5.0,
     }
-    workers = await start_workers([cfg] * args.processes)
-    conn = await runner.connect()
-    postmaster, cpu_note = await find_postmaster(conn)
-    start_at = time.monotonic() + 1.5  # the producers' start-up
-    t0, t1 = start_at + WARM_UP, start_at + WARM_UP + args.time
-    await open_window(workers, t0, t1)
-    producers = [
-        await spawn(
-            "fleet-producer",
+    workers = await start("worker", [cfg] * args.processes)
+    producers = await start(
+        "fleet-producer",
+        [
             {
                 "rate": args.rate / args.producers,
                 "senders": 4,
-                "start_at": start_at,
                 "seconds": WARM_UP + args.time + 0.5,  # load goes on past the window's end
                 "entrypoints": FLEET_ENTRYPOINTS,
                 "offset": i * 5,
-                "t0": t0,
-                "t1": t1,
-            },
-        )
-        for i in range(args.producers)
-    ]
+            }
+            for i in range(args.producers)
+        ],
+    )
+    conn = await runner.connect()
+    postmaster, cpu_note = await find_postmaster(conn)
+    t0, t1 = await go(workers + producers, args.time)
     await sleep_until(t0)
     before = cpu(postmaster)
     await sleep_until(t1)
@@ -291,9 +285,9 @@ async def fleet(args: argparse.Namespace) -> dict[str, Any]:
 async def pickup(args: argparse.Namespace) -> dict[str, Any]:
     """From the producer's commit returning to the handler's first line, on an idle worker."""
     cfg = {"workers": 1, "batch_size": 10, "entrypoints": ["pickup"], "dequeue_timeout": 30.0}
-    (proc,) = await start_workers([{**cfg, "echo": True}])
+    (proc,) = await start("worker", [{**cfg, "echo": True}])
     assert proc.stdout is not None
-    await open_window([proc], 0.0, 0.0)
+    await go([proc], 0.0)
     conn = await runner.connect()
     queries = Queries(AsyncpgDriver(conn))
     await asyncio.sleep(1.0)  # the worker is idle, waiting for a notification
@@ -337,25 +331,23 @@ async def sustained(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.processes)
     ]
     cfg = {"batch_size": args.batch_size, "entrypoints": ["bench"], "dequeue_timeout": 1.0}
-    workers = await start_workers([{**cfg, "workers": n} for n in per if n])
-    conn = await runner.connect()
-    postmaster, cpu_note = await find_postmaster(conn)
-    start_at = time.monotonic() + 1.5
-    t0, t1 = start_at + WARM_UP, start_at + WARM_UP + args.time
-    await open_window(workers, t0, t1)
-    producers = [
-        await spawn(
-            "topup",
+    workers = await start("worker", [{**cfg, "workers": n} for n in per if n])
+    producers = await start(
+        "topup",
+        [
             {
                 "hold": args.hold,
                 "producers": args.producers,
                 "every": 0.1,
-                "start_at": start_at + i * 0.1 / args.producers,
+                "offset": i * 0.1 / args.producers,  # the producers' top-ups take turns
                 "seconds": WARM_UP + args.time + 0.5,
-            },
-        )
-        for i in range(args.producers)
-    ]
+            }
+            for i in range(args.producers)
+        ],
+    )
+    conn = await runner.connect()
+    postmaster, cpu_note = await find_postmaster(conn)
+    t0, t1 = await go(workers + producers, args.time)
     await sleep_until(t0)
     before, first = cpu(postmaster), await queue_table_stats(conn, runner.SCHEMA)
     samples, queued = [first], [await conn.fetchval(runner.COUNT_QUEUED)]

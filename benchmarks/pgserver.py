@@ -53,6 +53,25 @@ def cpu_seconds(postmaster: int) -> float:
     return ticks / TICKS
 
 
+def cpu(postmaster: int | None) -> float | None:
+    """``cpu_seconds``, or None when the postmaster is not known (see ``find_postmaster``)."""
+    return None if postmaster is None else cpu_seconds(postmaster)
+
+
+def cpu_figures(
+    before: float | None, after: float | None, jobs: int, secs: float
+) -> dict[str, Any]:
+    """The server's CPU over a window of ``secs`` in which ``jobs`` jobs were done."""
+    if before is None or after is None:
+        return {"server_cpu_seconds": None, "cpu_ms_per_job": None}
+    used = after - before
+    return {
+        "server_cpu_seconds": used,
+        "server_cores": used / secs,
+        "cpu_ms_per_job": used / jobs * 1000 if jobs else None,
+    }
+
+
 async def find_postmaster(conn: Any) -> tuple[int | None, str]:
     """The postmaster's pid, or None and why the server's CPU cannot be measured from here."""
     return postmaster_of(await conn.fetchval("SELECT pg_backend_pid()"))
