@@ -1,8 +1,9 @@
 """This project and PgQueuer 1.6.0, side by side, in one run, on the same server.
 
     hatch run python benchmarks/compare.py --quick     # about two minutes
-    hatch run python benchmarks/compare.py             # the full set, with the scale runs
+    hatch run python benchmarks/compare.py             # the full set, with the scale and load runs
     hatch run python benchmarks/compare.py --drivers   # our workers on asyncpg and on psycopg
+    hatch run python benchmarks/compare.py --quick --scenarios fleet,pickup,sustained
 
 PgQueuer 1.6.0 is installed (with typer 0.19.2, the release its `pgq run` works with) into
 its own virtual environment under ~/.cache/pgqueuer/ the first time. Each scenario of
@@ -10,8 +11,17 @@ runner.py runs for both systems with the same settings, alternating which goes f
 several rounds; the table shows medians and the ratio ours/PgQueuer. pgbench runs the same
 claim/finish statement without Python (ceiling.py) to show PostgreSQL's own limit here, alone
 (the drain's ceiling) and mixed with the producers' enqueue (the throughput scenario's).
+The ceiling runs when drain and throughput are among the scenarios.
 Results go to benchmarks/results/compare-<timestamp>.json. The last line is
-``ratios: drain=… throughput=… latency_p99=…``.
+``ratios: drain=… throughput=… latency_p99=…`` (and, when they ran, ``fleet_cpu_per_job=…
+fleet_p99=… pickup_p99=… sustained=… sustained_dead_peak=…``).
+
+``--scenarios`` picks scenarios by name: drain, throughput, latency, enqueue, scale (the
+10k/100k/1M runs) and the load scenarios of runner.py/load.py, fleet, pickup and sustained.
+A full run has all of them (about 30 minutes: sustained runs 120 s per system and round);
+``--quick`` has the first four unless ``--scenarios`` says otherwise, and shortens the load
+scenarios (fleet 8 s, pickup 200 jobs, sustained 20 s). ``--fleet-rate`` sets the fleet's
+total enqueue rate (2,000 jobs/s).
 """
 
 from __future__ import annotations
@@ -29,10 +39,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import report
+
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pgqueuer"
 VENV = CACHE / "bench-pgqueuer-1.6.0"
 PGQUEUER_PINS = ["pgqueuer==1.6.0", "typer==0.19.2", "asyncpg"]
+ALL_SCENARIOS = [
+    "drain",
+    "throughput",
+    "latency",
+    "enqueue",
+    "scale",
+    "fleet",
+    "pickup",
+    "sustained",
+]
 
 
 def their_python() -> Path:
@@ -197,7 +219,18 @@ def main() -> None:
         action="store_true",
         help="instead: our workers on asyncpg against psycopg (drain, throughput, latency)",
     )
+    parser.add_argument(
+        "--scenarios",
+        help=f"comma-separated, of: {','.join(ALL_SCENARIOS)} (default: all; --quick: the first four)",
+    )
+    parser.add_argument(
+        "--fleet-rate", type=float, default=2000.0, help="fleet: jobs/s enqueued in total"
+    )
     args = parser.parse_args()
+    chosen = (args.scenarios or ",".join(ALL_SCENARIOS[: 4 if args.quick else None])).split(",")
+    unknown = sorted(set(chosen) - set(ALL_SCENARIOS))
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     if args.drivers:
         compare_drivers(args.rounds or 5)
         return
@@ -205,13 +238,17 @@ def main() -> None:
     ours, theirs = our_python(), str(their_python())
     quick = args.quick
     rounds = args.rounds or (2 if quick else 3)
-    scenarios: dict[str, list[str]] = {
+    every: dict[str, list[str]] = {
         "drain": ["drain", "--jobs", "5000" if quick else "20000"],
         "throughput": ["throughput", "--time", "5" if quick else "10"],
         "latency": ["latency", "--jobs", "500" if quick else "1000"],
         "enqueue": ["enqueue", "--jobs", "5000" if quick else "20000"],
+        "fleet": ["fleet", "--time", "8" if quick else "20", "--rate", str(args.fleet_rate)],
+        "pickup": ["pickup", "--jobs", "200" if quick else "500"],
+        "sustained": ["sustained", "--time", "20" if quick else "120"],
     }
-    if not quick:
+    scenarios = {name: every[name] for name in ALL_SCENARIOS if name in chosen and name in every}
+    if "scale" in chosen:
         for backlog in (10_000, 100_000, 1_000_000):
             scenarios[f"scale_drain_{backlog}"] = [
                 "drain",
@@ -241,26 +278,14 @@ def main() -> None:
                 result = run_scenario(python, system, scenario_args)
                 results[name][system].append(result)
                 print(
-                    f"round {round_no + 1} {name:<22} {system:<9} {_headline(result)}", flush=True
+                    f"round {round_no + 1} {name:<22} {system:<9} {report.headline(result)}",
+                    flush=True,
                 )
 
-    top = ceiling(5 if quick else 10)
-    rows = []
-    for name, by_system in results.items():
-        key = (
-            "p99_ms"
-            if "latency" in name
-            else ("batch100_per_second" if name == "enqueue" else "jobs_per_second")
-        )
-        a, b = median(by_system["ours"], key), median(by_system["pgqueuer"], key)
-        rows.append((name, key, a, b, a / b if b else float("nan")))
-        if "latency" in name:
-            a50, b50 = median(by_system["ours"], "p50_ms"), median(by_system["pgqueuer"], "p50_ms")
-            rows.append((name, "p50_ms", a50, b50, a50 / b50 if b50 else float("nan")))
+    top = ceiling(5 if quick else 10) if {"drain", "throughput"} <= set(scenarios) else None
+    rows = report.rows(results)
     print()
-    print(f"{'scenario':<24}{'metric':<22}{'ours':>12}{'PgQueuer':>12}{'ratio':>8}")
-    for name, key, a, b, ratio in rows:
-        print(f"{name:<24}{key:<22}{a:>12.2f}{b:>12.2f}{ratio:>8.2f}")
+    print(report.table(rows))
     if top is not None:
         drain_ours = median(results["drain"]["ours"], "jobs_per_second")
         tp_ours = median(results["throughput"]["ours"], "jobs_per_second")
@@ -282,7 +307,7 @@ def main() -> None:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = {
+    raw = {
         "when": stamp,
         "quick": quick,
         "rounds": rounds,
@@ -293,13 +318,9 @@ def main() -> None:
         "seconds": elapsed,
     }
     path = out_dir / f"compare-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path.write_text(json.dumps(raw, indent=2))
     print(f"\n{elapsed:.0f} s; raw results in {path.relative_to(HERE.parent)}")
-    ratio = {name: r for name, key, _, _, r in rows if key != "p50_ms"}
-    print(
-        f"ratios: drain={ratio['drain']:.2f} throughput={ratio['throughput']:.2f} "
-        f"latency_p99={ratio['latency']:.2f}"
-    )
+    print(report.ratio_line(rows))
 
 
 def compare_drivers(rounds: int) -> None:
@@ -327,13 +348,14 @@ def compare_drivers(rounds: int) -> None:
                 result = run_scenario(ours, "ours", [*scenario_args, "--driver", driver])
                 results[name][driver].append(result)
                 print(
-                    f"round {round_no + 1} {name:<12} {driver:<8} {_headline(result)}", flush=True
+                    f"round {round_no + 1} {name:<12} {driver:<8} {report.headline(result)}",
+                    flush=True,
                 )
         if round_no == 0:
             try:
                 small = ["drain", "--jobs", "300", "--driver", "psycopg"]
                 theirs.append(run_scenario(their_psycopg_python(), "pgqueuer", small))
-                print(f"PgQueuer 1.6.0 psycopg drain: {_headline(theirs[-1])}", flush=True)
+                print(f"PgQueuer 1.6.0 psycopg drain: {report.headline(theirs[-1])}", flush=True)
             except (RuntimeError, subprocess.SubprocessError) as exc:
                 print(f"PgQueuer 1.6.0 psycopg drain skipped: {exc}", file=sys.stderr)
     print(f"\n{'scenario':<14}{'metric':<18}{'asyncpg':>10}{'psycopg':>10}{'ratio':>8}")
@@ -348,12 +370,12 @@ def compare_drivers(rounds: int) -> None:
                 ratios[name] = ratio
             print(f"{name:<14}{k:<18}{a:>10.2f}{p:>10.2f}{ratio:>8.2f}")
     if theirs:
-        print(f"PgQueuer 1.6.0, psycopg worker, drain of 300: {_headline(theirs[0])}")
+        print(f"PgQueuer 1.6.0, psycopg worker, drain of 300: {report.headline(theirs[0])}")
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"drivers-{stamp}.json"
-    report = {
+    raw = {
         "when": stamp,
         "rounds": rounds,
         "machine": machine(),
@@ -362,7 +384,7 @@ def compare_drivers(rounds: int) -> None:
         "pgqueuer_psycopg_drain": theirs,
         "seconds": time.monotonic() - started,
     }
-    path.write_text(json.dumps(report, indent=2))
+    path.write_text(json.dumps(raw, indent=2))
     print(f"\nraw results in {path.relative_to(HERE.parent)}")
     print(
         f"ratios psycopg/asyncpg: drain={ratios['drain']:.2f} "
@@ -386,17 +408,6 @@ def _flatness(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
         )
         parts.append(f"{system}: drain {drain:.2f}, latency p50 {latency:.2f}")
     return "cost per job at 1M queued / at 10k queued (1.00 = flat): " + "; ".join(parts)
-
-
-def _headline(result: dict[str, Any]) -> str:
-    if "p99_ms" in result:
-        return f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms"
-    if "batch100_per_second" in result:
-        return (
-            f"{result['batch100_per_second']:.0f}/s in batches of 100, "
-            f"{result['single_per_second']:.0f}/s singly"
-        )
-    return f"{result['jobs_per_second']:.0f} jobs/s"
 
 
 if __name__ == "__main__":

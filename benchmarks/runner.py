@@ -1,8 +1,10 @@
 """One benchmark scenario, run against whichever `pgqueuer` this Python imports.
 
 The same file runs under this project (the hatch environment) and under PgQueuer 1.6.0 (its
-own virtual environment, see compare.py): it only uses the API both share (`PgQueuer`,
-`AsyncpgDriver`, `Queries`, `QueueExecutionMode`). It prints one JSON object on stdout.
+own virtual environment, see compare.py): it only uses the API both share (`PgQueuer`, its
+`entrypoint(name, concurrency_limit=...)` and `run(batch_size=..., max_concurrent_tasks=...,
+dequeue_timeout=...)`, `AsyncpgDriver`, `Queries.enqueue`, `QueueExecutionMode`). It prints
+one JSON object on stdout.
 
     python benchmarks/runner.py drain --jobs 20000
     python benchmarks/runner.py throughput --time 10
@@ -13,6 +15,44 @@ own virtual environment, see compare.py): it only uses the API both share (`PgQu
 
 ``--driver psycopg`` gives the workers (drain, throughput, latency) a psycopg 3 connection
 and ``PsycopgDriver``, which both systems have; producers and setup stay on asyncpg.
+
+The load scenarios (issue 16; in load.py, workers and producers in processes of their own):
+
+    python benchmarks/runner.py fleet --time 20 --rate 2000
+    python benchmarks/runner.py pickup --jobs 500 [--transaction]
+    python benchmarks/runner.py sustained --time 120
+
+* ``fleet``: ``--processes`` 4 worker processes, each one PgQueuer with
+  ``max_concurrent_tasks=--concurrency`` (8; batch 4, as PgQueuer needs at least twice the
+  batch), serving 20 entrypoints of which 3 have ``concurrency_limit=2``; ``--producers`` 4
+  producer processes (4 connections each) enqueue single jobs at ``--rate`` jobs/s in total,
+  each job's payload the producer's time before ``enqueue()``. After a 2 s warm-up it counts
+  for ``--time`` s: jobs/s, pickup p50/p99 (payload time to the handler's first line), and the
+  PostgreSQL server's CPU per job (``cpu_ms_per_job``: utime+stime of the postmaster and all
+  its children from /proc, before and after, see pgserver.py; null with ``cpu_note`` saying
+  why when the server's processes are not readable here). ``enqueued_per_second`` and
+  ``producer_late_max_ms`` show whether the producers held the rate: every single-job enqueue
+  is a notifying commit, and PostgreSQL runs those one at a time, so a slow disk caps the rate
+  below ``--rate``; the producers then send what they can and stop on time.
+* ``pickup``: one idle worker in its own process; ``--jobs`` single jobs, one at a time with
+  ``--pause`` s (0.02) after each is handled; latency from ``enqueue()`` returning in
+  autocommit (``--transaction``: from the COMMIT of an explicit transaction around it
+  returning) to the handler's first line: the queue's own cost, without the producer's commit.
+  The producer is runner.py's process; ``negative`` counts pickups whose handler ran before
+  the producer saw its commit return (most likely its process was waiting for a CPU on a
+  loaded machine; such a run's figures are not clean).
+* ``sustained``: ``--workers`` 32 workers, a PgQueuer each on its own connection and claim
+  loop (as the drain and throughput scenarios count workers; one PgQueuer with
+  ``max_concurrent_tasks=32`` would be one claim loop, the fleet's shape), each with both
+  systems' defaults (batch 10), spread over ``--processes`` 4 processes so that they are not
+  all on one core; ``--producers`` 1 producer process tops the queue up to ``--hold`` 4,000
+  queued jobs every 100 ms (batches of up to 1,000). Over ``--time`` s after the warm-up:
+  jobs/s, the queue table's dead tuples (``pg_stat_user_tables.n_dead_tup`` every second:
+  peak and final), the autovacuum and autoanalyze runs on it (``autovacuum_count`` before and
+  after), the server's CPU per job, and ``queued_min``/``queued_median`` (the backlog held).
+
+The server's CPU counts every process of the server, other sessions' backends included: on a
+shared server it is an upper bound for the benchmark's own cost.
 
 The queue lives in the schema BENCH_SCHEMA (default pgq_bench), dropped and installed afresh
 for every run. The connection comes from PGQUEUER_DSN or the libpq variables.
@@ -44,6 +84,7 @@ from pgqueuer.types import QueueExecutionMode  # noqa: E402
 
 DSN = os.environ.get("PGQUEUER_DSN")
 BACKLOG_CAP = 2000  # throughput: producers pause while this many jobs wait
+COUNT_QUEUED = f"SELECT count(*) FROM \"{SCHEMA}\".pgqueuer WHERE status = 'queued'"
 
 
 async def connect() -> asyncpg.Connection:
@@ -194,12 +235,13 @@ async def produce(args: argparse.Namespace) -> dict[str, Any]:
     queries = Queries(AsyncpgDriver(conn))
     deadline = time.perf_counter() + args.time
     enqueued = 0
-    count_sql = f"SELECT count(*) FROM \"{SCHEMA}\".pgqueuer WHERE status = 'queued'"
     while time.perf_counter() < deadline:
         await queries.enqueue(["bench"] * 10, [None] * 10, [0] * 10)
         enqueued += 10
         if enqueued % 200 == 0:
-            while time.perf_counter() < deadline and await conn.fetchval(count_sql) > BACKLOG_CAP:  # noqa: ASYNC110
+            while time.perf_counter() < deadline:
+                if await conn.fetchval(COUNT_QUEUED) <= BACKLOG_CAP:
+                    break
                 await asyncio.sleep(0.005)
     await conn.close()
     return {"enqueued": enqueued, "seconds": args.time}
@@ -276,24 +318,42 @@ SCENARIOS = {
     "enqueue": enqueue,
     "produce": produce,
 }
+# Option defaults; load.DEFAULTS overrides them for its scenarios.
+DEFAULTS: dict[str, Any] = {"jobs": 20_000, "time": 10.0, "workers": 5, "producers": 2}
 
 
 def main() -> None:
+    import load  # the load scenarios; imported here, as load.py imports this module
+
+    scenarios = {**SCENARIOS, **load.SCENARIOS}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--time", type=float, default=10.0, help="seconds (throughput)")
-    parser.add_argument("--workers", type=int, default=5, help="consumers (drain, throughput)")
-    parser.add_argument("--producers", type=int, default=2, help="producer processes")
+    parser.add_argument("scenario", choices=sorted(scenarios))
+    parser.add_argument("--jobs", type=int, help="jobs (20,000; pickup 500)")
+    parser.add_argument("--time", type=float, help="seconds measured (10; fleet 20, sustained 120)")
+    parser.add_argument("--workers", type=int, help="consumers (5; sustained 32)")
+    parser.add_argument(
+        "--producers", type=int, help="producer processes (2; fleet 4, sustained 1)"
+    )
+    parser.add_argument("--processes", type=int, help="worker processes (fleet, sustained: 4)")
+    parser.add_argument("--concurrency", type=int, help="jobs at once per worker (fleet: 8)")
+    parser.add_argument("--rate", type=float, help="jobs/s enqueued in total (fleet: 2,000)")
+    parser.add_argument("--hold", type=int, help="queued jobs kept (sustained: 4,000)")
+    parser.add_argument("--pause", type=float, help="seconds between jobs (pickup: 0.02)")
+    parser.add_argument(
+        "--transaction", action="store_true", help="pickup: enqueue in an explicit transaction"
+    )
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--backlog", type=int, default=0, help="jobs queued beforehand (scale)")
     parser.add_argument(
         "--driver", choices=["asyncpg", "psycopg"], default="asyncpg", help="the workers' driver"
     )
     args = parser.parse_args()
+    for key, value in {**DEFAULTS, **load.DEFAULTS.get(args.scenario, {})}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.scenario != "produce":
         asyncio.run(fresh_schema())
-    result = asyncio.run(SCENARIOS[args.scenario](args))
+    result = asyncio.run(scenarios[args.scenario](args))
     try:
         from importlib.metadata import version
 
