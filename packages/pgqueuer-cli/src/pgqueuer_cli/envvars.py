@@ -6,6 +6,8 @@ pgqueuer.names; libpq's ``PG*`` variables are read by asyncpg itself.
 
 from __future__ import annotations
 
+from pgqueuer.connection import PGBOUNCER_ENV
+
 PGDSN = "PGDSN"
 LIBRARY_DSN = "PGQUEUER_DSN"  # handed to a factory by pgq run (pgqueuer.connection reads it)
 PREFIX = "PGQUEUER_PREFIX"
@@ -21,3 +23,5 @@ WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
 WEB_HOST = "PGQUEUER_WEB_HOST"  # pgq web --host
 WEB_PORT = "PGQUEUER_WEB_PORT"  # pgq web --port
+PGBOUNCER = PGBOUNCER_ENV  # pgq run --pgbouncer (the library's connection helpers read it too)
+LISTEN_DSN = "PGQUEUER_LISTEN_DSN"  # pgq run --listen-dsn
