@@ -48,8 +48,9 @@ from localpg import LocalPostgres  # noqa: E402
 
 TEST_DATABASE = "pgqueuer_tests"
 
-# The contract suite's `backend` fixture (one test, every repository: SQL and in-memory).
-pytest_plugins = ["contract.contract_backend", "web.fixtures"]  # web: pgq web servers
+# The contract suite's `backend` fixture (one test, every repository: SQL and in-memory),
+# pgq web servers, and a PgBouncer in front of the test server (tests/bouncer).
+pytest_plugins = ["contract.contract_backend", "web.fixtures", "bouncer.fixtures"]
 
 
 @dataclass(frozen=True)

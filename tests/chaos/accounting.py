@@ -241,8 +241,10 @@ class Producer:
         payload: bytes | None = None,
         batch: int = 10,
         interval: float = 0.05,
+        statement_cache_size: int = 100,  # 0 through a transaction-pooling PgBouncer
     ) -> None:
         self.dsn = dsn
+        self.statement_cache_size = statement_cache_size
         self.names = names
         self.entrypoint = entrypoint
         self.payload = payload
@@ -259,7 +261,9 @@ class Producer:
             while not stop.is_set() and (limit is None or len(self.ids) < limit):
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(self.dsn, timeout=5)
+                        conn = await asyncpg.connect(
+                            self.dsn, timeout=5, statement_cache_size=self.statement_cache_size
+                        )
                     queries = Queries(AsyncpgDriver(conn), self.names)
                     ids = await queries.enqueue(
                         [self.entrypoint] * self.batch, [self.payload] * self.batch

@@ -97,6 +97,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=30.0)
     parser.add_argument("--dequeue-timeout", type=float, default=30.0)
     parser.add_argument("--max-attempts", type=int, default=5)
+    # behind PgBouncer (tests/bouncer): PGQUEUER_DSN is the bouncer's
+    parser.add_argument("--pgbouncer", action="store_true", help="no statement cache")
+    parser.add_argument("--listen-dsn", default=None)
+    parser.add_argument("--poll-interval", type=float, default=None)
     return parser.parse_args()
 
 
@@ -109,6 +113,7 @@ async def main() -> None:
     )
     dsn = os.environ.get("PGQUEUER_DSN")
     settings = {"application_name": args.app}
+    cache = {"statement_cache_size": 0} if args.pgbouncer else {}
     recorder = Recorder(args.runs_dir, args.gauge)
     entrypoints = args.entrypoint or ["work"]
 
@@ -116,7 +121,7 @@ async def main() -> None:
         pool: asyncpg.Pool | None = None
         if args.pool:
             pool = await asyncpg.create_pool(
-                dsn, min_size=1, max_size=args.pool, server_settings=settings
+                dsn, min_size=1, max_size=args.pool, server_settings=settings, **cache
             )
             driver: Any = AsyncpgPoolDriver(pool)
         elif args.driver == "psycopg":
@@ -128,7 +133,7 @@ async def main() -> None:
                 )
             )
         else:
-            driver = AsyncpgDriver(await asyncpg.connect(dsn, server_settings=settings))
+            driver = AsyncpgDriver(await asyncpg.connect(dsn, server_settings=settings, **cache))
         pgq = ChaosPgQueuer(
             driver,
             names=Names.create(schema=args.schema),
@@ -183,6 +188,9 @@ async def main() -> None:
         heartbeat_timeout=timedelta(seconds=args.heartbeat_timeout),
         shutdown_grace=timedelta(seconds=args.grace),
         dequeue_timeout=timedelta(seconds=args.dequeue_timeout),
+        pgbouncer=args.pgbouncer,
+        listen_dsn=args.listen_dsn,
+        poll_interval=None if args.poll_interval is None else timedelta(seconds=args.poll_interval),
     )
 
 

@@ -9,7 +9,7 @@ durability in pgqueuer.backends.sql_schema. libpq's other ``PG*`` variables are 
 from __future__ import annotations
 
 from pgqueuer.backends.sql_schema import DURABILITY_ENV as DURABILITY
-from pgqueuer.connection import DSN_ENV
+from pgqueuer.connection import DSN_ENV, PGBOUNCER_ENV
 from pgqueuer.names import PREFIX_ENV as PREFIX
 from pgqueuer.names import SCHEMA_ENV as SCHEMA
 
@@ -25,14 +25,18 @@ METRICS_HOST = "PGQUEUER_METRICS_HOST"  # pgq metrics --host
 METRICS_PORT = "PGQUEUER_METRICS_PORT"  # pgq metrics --port
 WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
+PGBOUNCER = PGBOUNCER_ENV  # pgq run --pgbouncer (the library's connection helpers read it too)
+LISTEN_DSN = "PGQUEUER_LISTEN_DSN"  # pgq run --listen-dsn
 
 __all__ = [
     "DEBUG",
     "DURABILITY",
     "LEGACY_TABLEFMT",
     "LIBRARY_DSN",
+    "LISTEN_DSN",
     "METRICS_HOST",
     "METRICS_PORT",
+    "PGBOUNCER",
     "PGDSN",
     "PREFIX",
     "SCHEMA",

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 DSN_ENV = ("PGQUEUER_DSN", "PGDSN")
 CONNECT_TIMEOUT_ENV = ("PGQUEUER_CONNECT_TIMEOUT", "PGCONNECT_TIMEOUT")
 APPLICATION_NAME_ENV = "PGQUEUER_APPLICATION_NAME"
+# Set (to 1/true/yes) when connections go through a transaction-pooling PgBouncer: the
+# connection helpers then turn prepared-statement caches off (pgq run --pgbouncer sets it).
+PGBOUNCER_ENV = "PGQUEUER_PGBOUNCER"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 POOL_SIZE_ENV = {"min": ("PGQUEUER_POOL_MIN_SIZE", 1), "max": ("PGQUEUER_POOL_MAX_SIZE", 5)}
 
@@ -58,6 +61,17 @@ def application_name(environ: Mapping[str, str] | None = None) -> str | None:
     """The application_name to report to the server (``PGQUEUER_APPLICATION_NAME``)."""
     env = os.environ if environ is None else environ
     return env.get(APPLICATION_NAME_ENV) or None
+
+
+def pgbouncer(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether connections go through a transaction-pooling PgBouncer (``PGQUEUER_PGBOUNCER``)."""
+    env = os.environ if environ is None else environ
+    raw = (env.get(PGBOUNCER_ENV) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{PGBOUNCER_ENV}={raw!r}: use 1 or 0")
 
 
 def pool_sizes(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
@@ -155,7 +169,12 @@ async def connect(
     timeout: float | None = None,
     application_name: str | None = None,
 ) -> asyncpg.Connection:
-    """Open one asyncpg connection with the resolved settings."""
+    """Open one asyncpg connection with the resolved settings.
+
+    With ``PGQUEUER_PGBOUNCER`` set, asyncpg's statement cache is off (``statement_cache_size=0``):
+    PgBouncer before 1.21 (Debian 12 ships 1.18) cannot route named prepared statements in
+    transaction pooling.
+    """
     import asyncpg
 
     server_settings = {}
@@ -166,4 +185,5 @@ async def connect(
         resolve_dsn(dsn),
         timeout=timeout or connect_timeout(),
         server_settings=server_settings or None,
+        statement_cache_size=0 if pgbouncer() else 100,
     )

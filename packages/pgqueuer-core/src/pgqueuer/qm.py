@@ -56,6 +56,7 @@ from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
 from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
+from pgqueuer.wakeups import Wakeups
 
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
@@ -131,6 +132,7 @@ class QueueManager(QueueManagerCompat):
         self._failure: BaseException | None = None
         self._active = False
         self._late_after = float("inf")  # a claim answered later than this may be stale
+        self._wakeups = Wakeups()  # LISTEN here, LISTEN elsewhere, or poll (wakeups.py)
 
     # -- registration -----------------------------------------------------------------------
 
@@ -383,6 +385,9 @@ class QueueManager(QueueManagerCompat):
         max_attempts: int = 5,
         retention: timedelta | None = timedelta(days=7),
         durable_claims: bool = False,
+        pgbouncer: bool = False,
+        listen_dsn: str | None = None,
+        poll_interval: timedelta | float | None = None,
     ) -> None:
         """Work until ``shutdown`` is set (or, in drain mode, until nothing is left).
 
@@ -398,7 +403,12 @@ class QueueManager(QueueManagerCompat):
         claim is lost and the jobs are simply still queued. Finished jobs are always written
         durably. ``durable_claims=True`` makes claims wait for the flush too, which closes the
         one gap: a job whose claim was lost can run again even though its first run ended.
+
+        Behind a transaction-pooling PgBouncer pass ``pgbouncer=True`` and either
+        ``listen_dsn`` (LISTEN on a direct connection to PostgreSQL) or ``poll_interval``
+        (no LISTEN: poll, at most this many seconds apart); see ``pgqueuer.wakeups``.
         """
+        wakeups = Wakeups(pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if max_concurrent_tasks is not None and (
@@ -425,13 +435,13 @@ class QueueManager(QueueManagerCompat):
 
         async with self.connection as driver:
             await self.verify_structure()
-            tune = getattr(driver, "use_generic_plans", None)
+            self._wakeups = wakeups
+            how = await wakeups.start(driver, self.channel, self._on_notify, self._on_listener_lost)
+            logger.info("worker %s: %s", self.queue_manager_id, how)
+            tune = getattr(driver, "use_generic_plans", None) if wakeups.session_settings else None
             restore_plans = await tune() if tune is not None else None
             names = list(self.entrypoint_registry)
             limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
-            await driver.add_listener(self.channel, self._on_notify)
-            if hasattr(driver, "on_connection_lost"):
-                driver.on_connection_lost(self._on_listener_lost)
             self._active = True
             beater = await self._start_heartbeats(beat_timeout)
             background = [
@@ -536,6 +546,8 @@ class QueueManager(QueueManagerCompat):
                     self._hint = True
                     continue
                 jobs = trip.jobs
+                if want:
+                    self._wakeups.claimed(len(jobs))
                 if trip.skipped:
                     skipped = {f.id for f in trip.skipped}
                     done = [f for f in done if f.id not in skipped]
@@ -565,7 +577,7 @@ class QueueManager(QueueManagerCompat):
                     if await self._safe_count(names) == 0:
                         return
 
-            timeout = poll
+            timeout = self._wakeups.timeout(poll)
             if self._listener_down_since is not None:
                 timeout = min(timeout, 1.0)
             if due_at is not None:
@@ -657,6 +669,7 @@ class QueueManager(QueueManagerCompat):
             try:
                 if reconnect is not None:
                     await reconnect()
+                await self._wakeups.reconnect()
                 if self._listener_down_since is not None:
                     logger.warning("LISTEN connection restored")
                 if self._obs is not None:
@@ -773,6 +786,7 @@ class QueueManager(QueueManagerCompat):
                 await remove(self.channel, self._on_notify)
             except Exception:
                 logger.debug("could not remove the listener", exc_info=True)
+        await self._wakeups.close()
 
 
 def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:

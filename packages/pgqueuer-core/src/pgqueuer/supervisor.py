@@ -18,6 +18,7 @@ from typing import Any
 
 from pgqueuer.factories import FactoryError, FactoryResultError, enter, load_factory
 from pgqueuer.types import QueueExecutionMode
+from pgqueuer.wakeups import ListenThroughPoolerError
 
 logger = logging.getLogger("pgqueuer")
 
@@ -103,12 +104,17 @@ async def run(
     shutdown_grace: timedelta | None = timedelta(seconds=30),
     factory_args: Sequence[str] | None = None,
     durable_claims: bool = False,
+    pgbouncer: bool = False,
+    listen_dsn: str | None = None,
+    poll_interval: timedelta | None = None,
 ) -> RunResult:
     """Run what ``factory`` builds until shutdown (or the end of a drain).
 
     ``factory`` is a callable or a ``"module:function"`` string (see ``pgqueuer.factories``).
     With ``restart_on_failure``, a failure is logged and the factory is called again after
-    ``restart_delay``; a factory that cannot be used at all is never retried.
+    ``restart_delay``; a factory that cannot be used at all is never retried, nor is a LISTEN
+    refused through transaction pooling. ``pgbouncer``, ``listen_dsn`` and ``poll_interval``
+    are passed to the worker's run only when set (see ``pgqueuer.wakeups``).
     """
     fn = load_factory(factory) if isinstance(factory, str) else factory
     if not callable(fn):
@@ -127,13 +133,15 @@ async def run(
         "shutdown_grace": shutdown_grace,
         "durable_claims": durable_claims,
     }
+    wakeups = {"pgbouncer": pgbouncer, "listen_dsn": listen_dsn, "poll_interval": poll_interval}
+    options.update({key: value for key, value in wakeups.items() if value})
     try:
         while True:
             try:
                 async with enter(fn, factory_args) as manager:
                     await _run_manager(manager, stop, force, options)
                 return RunResult(forced=force.is_set(), signalled=bool(seen))
-            except (FactoryError, FactoryResultError):
+            except (FactoryError, FactoryResultError, ListenThroughPoolerError):
                 raise
             except Exception as exc:
                 if not restart_on_failure or stop.is_set():

@@ -137,6 +137,30 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     "written durably.",
 )
 @click.option(
+    "--pgbouncer",
+    is_flag=True,
+    envvar=envvars.PGBOUNCER,
+    show_envvar=True,
+    help="Queries go through a transaction-pooling PgBouncer: no session settings, no "
+    "statement cache in pgqueuer's connection helpers; needs --listen-dsn or --poll-interval.",
+)
+@click.option(
+    "--listen-dsn",
+    default=None,
+    metavar="DSN",
+    envvar=envvars.LISTEN_DSN,
+    show_envvar=True,
+    help="LISTEN on a connection of its own to this DSN (directly to PostgreSQL, not "
+    "through a transaction-pooling bouncer); queries keep the factory's connection.",
+)
+@click.option(
+    "--poll-interval",
+    type=Seconds(min=0.01),
+    default=None,
+    help="No LISTEN at all: poll for work, soon after finding some and at most this many "
+    "seconds apart when idle.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
     default=None,
@@ -175,6 +199,9 @@ def run(
     restart_delay: float,
     shutdown_on_listener_failure: bool,
     durable_claims: bool,
+    pgbouncer: bool,
+    listen_dsn: str | None,
+    poll_interval: float | None,
     metrics_port: int | None,
     metrics_host: str,
     log_level: str,
@@ -186,14 +213,20 @@ def run(
     The first signal lets running jobs finish; a second one stops at once and puts them
     back in the queue.
 
+    Behind a transaction-pooling PgBouncer: --pgbouncer with --listen-dsn (LISTEN on a
+    direct connection) or --poll-interval (no LISTEN); a LISTEN through such a bouncer is
+    refused. The first log line names the mode.
+
     Exit status: 0 stopped cleanly (signal, or drain finished); 1 the worker failed;
-    2 FACTORY cannot be imported or called; 130 stopped by a second signal.
+    2 FACTORY cannot be imported or called, or a bad combination of options; 130 stopped
+    by a second signal.
 
     \b
     Example:
       pgq run myapp.worker:main
       pgq run myapp.worker:main --batch-size 50 --mode drain
       pgq run myapp.worker:create -- --queue emails
+      pgq run myapp.worker:main --pgbouncer --listen-dsn postgresql://db:5432/app
     """
     # The factory builds its own connection and names: hand it the global options the way
     # PgQueuer does, through the environment it reads.
@@ -203,9 +236,19 @@ def run(
         os.environ[envvars.SCHEMA] = settings.names.schema
     if settings.dsn:
         os.environ[envvars.LIBRARY_DSN] = settings.dsn
+    from pgqueuer.errors import InvalidOptionError
     from pgqueuer.factories import FactoryError, FactoryResultError
     from pgqueuer.supervisor import run as supervise
     from pgqueuer.types import QueueExecutionMode
+    from pgqueuer.wakeups import ListenThroughPoolerError, Wakeups
+
+    try:  # a bad combination is refused before anything starts
+        Wakeups(pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval)
+    except InvalidOptionError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if pgbouncer:  # the factory's pgqueuer connection helpers turn statement caches off
+        os.environ[envvars.PGBOUNCER] = "1"
 
     level = log_level.upper()
     setup_logging(level)
@@ -227,6 +270,9 @@ def run(
             shutdown_grace=timedelta(seconds=shutdown_grace),
             factory_args=list(factory_args) or None,
             durable_claims=durable_claims,
+            pgbouncer=pgbouncer,
+            listen_dsn=listen_dsn,
+            poll_interval=None if poll_interval is None else timedelta(seconds=poll_interval),
         )
         return EXIT_FORCED if result.forced else EXIT_OK
 
@@ -242,6 +288,8 @@ def run(
         fail(str(exc), EXIT_USAGE)
     except FactoryResultError as exc:
         fail(str(exc), EXIT_FAILED)
+    except ListenThroughPoolerError as exc:
+        fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FORCED)
     except Exception as exc:

@@ -9,8 +9,10 @@ Settings come from ``ConnectionSettings`` (by default ``ConnectionSettings.from_
 uses the rules of ``pgqueuer.connection``): the DSN (``dsn=`` argument, then ``PGQUEUER_DSN``,
 then ``PGDSN``; with none, the libpq variables), the connect timeout
 (``PGQUEUER_CONNECT_TIMEOUT``, ``PGCONNECT_TIMEOUT``, default 10 s), ``application_name``
-(``PGQUEUER_APPLICATION_NAME``) and the pool sizes (``PGQUEUER_POOL_MIN_SIZE`` = 1,
-``PGQUEUER_POOL_MAX_SIZE`` = 5). The DSN is passed to the driver unchanged.
+(``PGQUEUER_APPLICATION_NAME``), the pool sizes (``PGQUEUER_POOL_MIN_SIZE`` = 1,
+``PGQUEUER_POOL_MAX_SIZE`` = 5) and ``PGQUEUER_PGBOUNCER`` (behind a transaction-pooling
+PgBouncer: asyncpg's statement cache off, psycopg never prepares). The DSN is passed to the
+driver unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class AsyncpgConnectKwargs(TypedDict, total=False):
     dsn: str | None
     timeout: float
     server_settings: dict[str, str]
+    statement_cache_size: int
 
 
 class PsycopgConnectKwargs(TypedDict, total=False):
@@ -47,6 +50,7 @@ class PsycopgConnectKwargs(TypedDict, total=False):
     autocommit: bool
     connect_timeout: int
     application_name: str
+    prepare_threshold: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class ConnectionSettings:
     application_name: str | None = None
     pool_min_size: int = 1
     pool_max_size: int = 5
+    pgbouncer: bool = False  # through a transaction-pooling PgBouncer: no prepared statements
 
     @classmethod
     def from_env(
@@ -70,12 +75,15 @@ class ConnectionSettings:
             application_name=settings_env.application_name(environ),
             pool_min_size=low,
             pool_max_size=high,
+            pgbouncer=settings_env.pgbouncer(environ),
         )
 
     def asyncpg_kwargs(self) -> AsyncpgConnectKwargs:
         kwargs = AsyncpgConnectKwargs(dsn=self.dsn, timeout=self.connect_timeout)
         if self.application_name:
             kwargs["server_settings"] = {"application_name": self.application_name}
+        if self.pgbouncer:
+            kwargs["statement_cache_size"] = 0
         return kwargs
 
     def psycopg_kwargs(self) -> PsycopgConnectKwargs:
@@ -87,6 +95,8 @@ class ConnectionSettings:
         )
         if self.application_name:
             kwargs["application_name"] = self.application_name
+        if self.pgbouncer:
+            kwargs["prepare_threshold"] = None
         return kwargs
 
 
