@@ -29,16 +29,16 @@ from click.testing import CliRunner
 
 from pgqueuer import QueueManager
 from pgqueuer.db import AsyncpgDriver
-from pgqueuer.models import Job
-from pgqueuer.names import Names
-from pgqueuer.pooler import behind_pooler, transaction_pooling_proven
-from pgqueuer.queries import Queries
-from pgqueuer.wakeups import (
+from pgqueuer.listening import (
     BOTH_WAKEUPS,
     LISTEN_THROUGH_POOLER,
     NEEDS_WAKEUP,
     ListenThroughPoolerError,
 )
+from pgqueuer.models import Job
+from pgqueuer.names import Names
+from pgqueuer.pooler import behind_pooler, transaction_pooling_proven
+from pgqueuer.queries import Queries
 from pgqueuer_cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]

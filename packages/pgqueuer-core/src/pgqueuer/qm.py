@@ -41,6 +41,7 @@ from pgqueuer.executors import (
     wants_context,
 )
 from pgqueuer.heartbeat import HeartbeatThread
+from pgqueuer.listening import Listening
 from pgqueuer.lockedrows import LockedOutcomes
 from pgqueuer.models import (
     CancellationEvent,
@@ -56,7 +57,6 @@ from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
 from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
-from pgqueuer.wakeups import Wakeups
 
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
@@ -132,7 +132,7 @@ class QueueManager(QueueManagerCompat):
         self._failure: BaseException | None = None
         self._active = False
         self._late_after = float("inf")  # a claim answered later than this may be stale
-        self._wakeups = Wakeups()  # LISTEN here, LISTEN elsewhere, or poll (wakeups.py)
+        self._listening = Listening()  # LISTEN here, LISTEN elsewhere, or poll (listening.py)
 
     # -- registration -----------------------------------------------------------------------
 
@@ -406,9 +406,11 @@ class QueueManager(QueueManagerCompat):
 
         Behind a transaction-pooling PgBouncer pass ``pgbouncer=True`` and either
         ``listen_dsn`` (LISTEN on a direct connection to PostgreSQL) or ``poll_interval``
-        (no LISTEN: poll, at most this many seconds apart); see ``pgqueuer.wakeups``.
+        (no LISTEN: poll, at most this many seconds apart); see ``pgqueuer.listening``.
         """
-        wakeups = Wakeups(pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval)
+        listening = Listening(
+            pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval
+        )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if max_concurrent_tasks is not None and (
@@ -435,10 +437,14 @@ class QueueManager(QueueManagerCompat):
 
         async with self.connection as driver:
             await self.verify_structure()
-            self._wakeups = wakeups
-            how = await wakeups.start(driver, self.channel, self._on_notify, self._on_listener_lost)
+            self._listening = listening
+            how = await listening.start(
+                driver, self.channel, self._on_notify, self._on_listener_lost
+            )
             logger.info("worker %s: %s", self.queue_manager_id, how)
-            tune = getattr(driver, "use_generic_plans", None) if wakeups.session_settings else None
+            tune = (
+                getattr(driver, "use_generic_plans", None) if listening.session_settings else None
+            )
             restore_plans = await tune() if tune is not None else None
             names = list(self.entrypoint_registry)
             limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
@@ -547,7 +553,7 @@ class QueueManager(QueueManagerCompat):
                     continue
                 jobs = trip.jobs
                 if want:
-                    self._wakeups.claimed(len(jobs))
+                    self._listening.claimed(len(jobs))
                 if trip.skipped:
                     skipped = {f.id for f in trip.skipped}
                     done = [f for f in done if f.id not in skipped]
@@ -577,7 +583,7 @@ class QueueManager(QueueManagerCompat):
                     if await self._safe_count(names) == 0:
                         return
 
-            timeout = self._wakeups.timeout(poll)
+            timeout = self._listening.timeout(poll)
             if self._listener_down_since is not None:
                 timeout = min(timeout, 1.0)
             if due_at is not None:
@@ -669,7 +675,7 @@ class QueueManager(QueueManagerCompat):
             try:
                 if reconnect is not None:
                     await reconnect()
-                await self._wakeups.reconnect()
+                await self._listening.reconnect()
                 if self._listener_down_since is not None:
                     logger.warning("LISTEN connection restored")
                 if self._obs is not None:
@@ -786,7 +792,7 @@ class QueueManager(QueueManagerCompat):
                 await remove(self.channel, self._on_notify)
             except Exception:
                 logger.debug("could not remove the listener", exc_info=True)
-        await self._wakeups.close()
+        await self._listening.close()
 
 
 def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:

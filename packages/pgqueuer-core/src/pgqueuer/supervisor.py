@@ -17,8 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from pgqueuer.factories import FactoryError, FactoryResultError, enter, load_factory
+from pgqueuer.listening import ListenThroughPoolerError
 from pgqueuer.types import QueueExecutionMode
-from pgqueuer.wakeups import ListenThroughPoolerError
 
 logger = logging.getLogger("pgqueuer")
 
@@ -114,7 +114,7 @@ async def run(
     With ``restart_on_failure``, a failure is logged and the factory is called again after
     ``restart_delay``; a factory that cannot be used at all is never retried, nor is a LISTEN
     refused through transaction pooling. ``pgbouncer``, ``listen_dsn`` and ``poll_interval``
-    are passed to the worker's run only when set (see ``pgqueuer.wakeups``).
+    are passed to the worker's run only when set (see ``pgqueuer.listening``).
     """
     fn = load_factory(factory) if isinstance(factory, str) else factory
     if not callable(fn):
@@ -133,8 +133,8 @@ async def run(
         "shutdown_grace": shutdown_grace,
         "durable_claims": durable_claims,
     }
-    wakeups = {"pgbouncer": pgbouncer, "listen_dsn": listen_dsn, "poll_interval": poll_interval}
-    options.update({key: value for key, value in wakeups.items() if value})
+    listening = {"pgbouncer": pgbouncer, "listen_dsn": listen_dsn, "poll_interval": poll_interval}
+    options.update({key: value for key, value in listening.items() if value})
     try:
         while True:
             try:

@@ -238,12 +238,12 @@ def run(
         os.environ[envvars.LIBRARY_DSN] = settings.dsn
     from pgqueuer.errors import InvalidOptionError
     from pgqueuer.factories import FactoryError, FactoryResultError
+    from pgqueuer.listening import Listening, ListenThroughPoolerError
     from pgqueuer.supervisor import run as supervise
     from pgqueuer.types import QueueExecutionMode
-    from pgqueuer.wakeups import ListenThroughPoolerError, Wakeups
 
     try:  # a bad combination is refused before anything starts
-        Wakeups(pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval)
+        Listening(pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval)
     except InvalidOptionError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

@@ -145,7 +145,7 @@ class DirectListener:
                 conn.terminate()
 
 
-class Wakeups:
+class Listening:
     """One worker run's choice (validated when built), started on its driver."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""How an idle worker wakes up (pgqueuer.wakeups): the polling policy and the choice of mode,
+"""How an idle worker wakes up (pgqueuer.listening): the polling policy and the choice of mode,
 checked without a database (tests/bouncer runs them through a real PgBouncer)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from pgqueuer.errors import InvalidOptionError
-from pgqueuer.wakeups import BOTH_WAKEUPS, NEEDS_WAKEUP, POLL_FLOOR, Wakeups, next_poll_interval
+from pgqueuer.listening import BOTH_WAKEUPS, NEEDS_WAKEUP, POLL_FLOOR, Listening, next_poll_interval
 
 
 def test_work_found_polls_again_soon() -> None:
@@ -30,7 +30,7 @@ def test_a_ceiling_below_the_floor_wins() -> None:
 
 
 def test_the_worker_follows_the_policy_only_when_polling() -> None:
-    polling = Wakeups(poll_interval=timedelta(seconds=2))
+    polling = Listening(poll_interval=timedelta(seconds=2))
     assert polling.timeout(30.0) == POLL_FLOOR
     for _ in range(20):
         polling.claimed(0)
@@ -38,7 +38,7 @@ def test_the_worker_follows_the_policy_only_when_polling() -> None:
     assert polling.timeout(1.0) == 1.0  # dequeue_timeout still bounds it
     polling.claimed(5)
     assert polling.timeout(30.0) == POLL_FLOOR
-    listening = Wakeups()
+    listening = Listening()
     listening.claimed(0)
     assert listening.timeout(30.0) == 30.0
 
@@ -55,11 +55,11 @@ def test_the_worker_follows_the_policy_only_when_polling() -> None:
 )
 def test_bad_combinations_are_refused(options: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidOptionError) as refused:
-        Wakeups(**options)  # type: ignore[arg-type]
+        Listening(**options)  # type: ignore[arg-type]
     assert str(refused.value) == message
 
 
 def test_pgbouncer_mode_sets_nothing_on_the_session() -> None:
-    assert Wakeups(pgbouncer=True, poll_interval=1).session_settings is False
-    assert Wakeups(pgbouncer=True, listen_dsn="postgresql://h/d").session_settings is False
-    assert Wakeups().session_settings is True
+    assert Listening(pgbouncer=True, poll_interval=1).session_settings is False
+    assert Listening(pgbouncer=True, listen_dsn="postgresql://h/d").session_settings is False
+    assert Listening().session_settings is True
