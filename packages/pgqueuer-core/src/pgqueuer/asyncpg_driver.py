@@ -41,9 +41,7 @@ RECONNECT_TIMEOUT = 10.0
 
 
 def _no_second_connection(driver: str) -> ConfigurationError:
-    return ConfigurationError(
-        NO_CONNECT.format(driver=driver, kind="asyncpg") + "; heartbeats run on the event loop"
-    )
+    return ConfigurationError(NO_CONNECT.format(driver=driver, kind="asyncpg"))
 
 
 def _gone(proxy: Any) -> bool:

@@ -32,10 +32,19 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
+# Errors that say the database cannot be reached right now (not that a statement is wrong):
+# the above and operator intervention (class 57: shutdown, cancel, crash recovery). For
+# ``except`` clauses, e.g. the dashboard's "database unavailable" pages.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.OperatorInterventionError,
+)
+
 # SQLSTATEs of a lost connection besides class 08 (connection exception): the server going away.
 LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
 # undefined_table, undefined_object (the status enum type): the pgqueuer schema is not there.
 MISSING_STATES = frozenset({"42P01", "42704"})
+UNDEFINED_COLUMN = "42703"
 UNIQUE_VIOLATION = "23505"
 SEAT_RACE_STATES = frozenset({UNIQUE_VIOLATION, "40P01"})  # and deadlock_detected
 AUTHENTICATION_STATES = frozenset({"28000", "28P01"})
@@ -77,6 +86,11 @@ def is_seat_race(exc: BaseException) -> bool:
 def is_schema_missing(exc: BaseException) -> bool:
     """True when a statement failed because a pgqueuer table or type does not exist."""
     return sqlstate(exc) in MISSING_STATES
+
+
+def is_column_missing(exc: BaseException) -> bool:
+    """True for undefined_column (42703): the tables predate a column (run an upgrade)."""
+    return sqlstate(exc) == UNDEFINED_COLUMN
 
 
 def not_installed(exc: BaseException, names: Names) -> SchemaNotInstalledError | None:
@@ -123,7 +137,9 @@ def _is_client_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError | ValueError):
         return True
     psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.InterfaceError | psycopg.ProgrammingError)
+    return psycopg is not None and isinstance(
+        exc, psycopg.InterfaceError | psycopg.ProgrammingError
+    )
 
 
 def classify(exc: BaseException) -> Kind | None:
@@ -152,11 +168,13 @@ def classify(exc: BaseException) -> Kind | None:
 
 __all__ = [
     "CONNECTION_ERRORS",
+    "UNAVAILABLE_ERRORS",
     "Kind",
     "classify",
+    "is_column_missing",
     "is_connection_error",
-    "is_seat_race",
     "is_schema_missing",
+    "is_seat_race",
     "not_installed",
     "sqlstate",
     "unique_violation",

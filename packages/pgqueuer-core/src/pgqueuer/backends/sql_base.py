@@ -88,7 +88,7 @@ class SqlBase:
         return not_installed(exc, self.names)
 
     def _missing(self, exc: BaseException) -> SchemaNotInstalledError:
-        """"Not installed" for these names, whatever ``exc`` is (kept for older callers)."""
+        """ "Not installed" for these names, whatever ``exc`` is (kept for older callers)."""
         return SchemaNotInstalledError.for_names(self.names, exc)
 
 
