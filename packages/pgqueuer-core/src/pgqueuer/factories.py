@@ -94,15 +94,9 @@ def load_factory(factory: str | Callable[..., Any]) -> Callable[..., Any]:
 def _runnable_types() -> tuple[type, ...]:
     from pgqueuer.applications import PgQueuer
     from pgqueuer.qm import QueueManager
+    from pgqueuer.sm import SchedulerManager
 
-    types: list[type] = [PgQueuer, QueueManager]
-    try:
-        sm = importlib.import_module("pgqueuer.sm")
-    except ImportError:  # a build without the scheduler
-        pass
-    else:
-        types.append(sm.SchedulerManager)
-    return tuple(types)
+    return (PgQueuer, QueueManager, SchedulerManager)
 
 
 def check_runnable(obj: object) -> Any:
