@@ -16,9 +16,10 @@ then ``PGDSN``; with none, the libpq variables), the connect timeout
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -77,6 +78,13 @@ class ConnectionSettings:
         if self.application_name:
             kwargs["server_settings"] = {"application_name": self.application_name}
         return kwargs
+
+    def asyncpg_connect(self) -> Callable[[], Awaitable[asyncpg.Connection]]:
+        """Opens a new asyncpg connection with these settings: the drivers' ``connect=``
+        (``AsyncpgDriver(conn, connect=settings.asyncpg_connect())``)."""
+        import asyncpg
+
+        return functools.partial(asyncpg.connect, **self.asyncpg_kwargs())
 
     def psycopg_kwargs(self) -> PsycopgConnectKwargs:
         # libpq takes whole seconds (and treats 1 as 2).
