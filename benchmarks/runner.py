@@ -138,7 +138,7 @@ async def worker_connection(driver: str) -> tuple[Any, Any]:
         pconn = await psycopg.AsyncConnection.connect(DSN or "", autocommit=True)
         return pconn, PsycopgDriver(pconn)
     conn = await connect()
-    return conn, AsyncpgDriver(conn)
+    return conn, AsyncpgDriver(conn, connect=connect)
 
 
 def consumer(driver: Any, on_job: Any) -> PgQueuer:

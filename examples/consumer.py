@@ -16,8 +16,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-import asyncpg
-
 from pgqueuer import PgQueuer
 from pgqueuer.core.logconfig import logger
 from pgqueuer.db import AsyncpgDriver
@@ -37,9 +35,11 @@ class Greeter:
 
 @asynccontextmanager
 async def main() -> AsyncGenerator[PgQueuer, None]:
-    connection = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
+    # AsyncpgDriver.connect keeps how it connected: the worker can then reconnect in place
+    # and send heartbeats from a thread on a connection of its own.
+    driver = await AsyncpgDriver.connect(os.environ.get("PGQUEUER_DSN"))
     logger.info("consumer connected")
-    pgq = PgQueuer(AsyncpgDriver(connection), resources={"greeter": Greeter()})
+    pgq = PgQueuer(driver, resources={"greeter": Greeter()})
 
     @pgq.entrypoint("fetch")
     async def process_message(job: Job, ctx: Context) -> None:
@@ -58,7 +58,7 @@ async def main() -> AsyncGenerator[PgQueuer, None]:
     try:
         yield pgq
     finally:
-        await connection.close()
+        await driver.connection.close()  # a no-op when run() closed it already
         logger.info("consumer closed its connection")
 
 

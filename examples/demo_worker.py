@@ -11,16 +11,13 @@ import asyncio
 import os
 import random
 
-import asyncpg
-
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
 
 async def main() -> PgQueuer:
-    conn = await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
-    pgq = PgQueuer(AsyncpgDriver(conn))
+    pgq = PgQueuer(await AsyncpgDriver.connect(os.environ.get("PGQUEUER_DSN")))
 
     @pgq.entrypoint("thumbnail")
     async def thumbnail(job: Job) -> None:

@@ -113,10 +113,10 @@ async def work(conn: asyncpg.Connection, names: Names, url: str, env: dict[str, 
     await producer.enqueue(["email", "email"], [b"to: a", b"to: b"], [0, 0])
     await Queries(AsyncpgDriver(conn), names).enqueue("report", b"x" * 1000)  # not traced
 
-    worker_conn = await asyncpg.connect(DSN)
+    worker = await AsyncpgDriver.connect(DSN)  # keeps how to reconnect (see consumer.py)
     registry = CollectorRegistry()
     qm = QueueManager(
-        Queries(AsyncpgDriver(worker_conn), names),
+        Queries(worker, names),
         tracer=tracing,
         metrics=WorkerMetrics(registry),
     )
@@ -132,7 +132,7 @@ async def work(conn: asyncpg.Connection, names: Names, url: str, env: dict[str, 
             raise ValueError("mailbox full")
 
     await qm.run(mode=QueueExecutionMode.drain, log_aggregation_interval=timedelta(0))
-    await worker_conn.close()
+    await worker.connection.close()  # a no-op when run() closed it already
 
     show("A trace: enqueue, then each attempt (OpenTelemetry SDK, in-memory exporter)")
     span_tree(list(exporter.get_finished_spans()))

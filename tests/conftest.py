@@ -226,11 +226,12 @@ async def worker_driver(
     """The same worker tests on both drivers: a fresh connection, closed afterwards."""
     app = f"pgq-test-{uuid.uuid4().hex[:12]}"
     if request.param == "asyncpg":
-        aconn = await asyncpg.connect(dsn, server_settings={"application_name": app})
-        async with AsyncpgDriver(aconn) as adriver:  # exit closes what the driver opened
+        # Built from the DSN, as `pgq run` factories should: it can reconnect in place and
+        # give the heartbeat thread its own connection; exit closes what the driver opened.
+        async with await AsyncpgDriver.connect(
+            dsn, server_settings={"application_name": app}
+        ) as adriver:
             yield WorkerDriver("asyncpg", adriver, app)
-        if not aconn.is_closed():
-            await aconn.close()
         return
     import psycopg
 

@@ -120,10 +120,10 @@ async def main() -> None:
     async def factory() -> PgQueuer:
         pool: asyncpg.Pool | None = None
         if args.pool:
-            pool = await asyncpg.create_pool(
+            driver: Any = await AsyncpgPoolDriver.create(
                 dsn, min_size=1, max_size=args.pool, server_settings=settings, **cache
             )
-            driver: Any = AsyncpgPoolDriver(pool)
+            pool = driver.pool
         elif args.driver == "psycopg":
             import psycopg
 
@@ -133,7 +133,7 @@ async def main() -> None:
                 )
             )
         else:
-            driver = AsyncpgDriver(await asyncpg.connect(dsn, server_settings=settings, **cache))
+            driver = await AsyncpgDriver.connect(dsn, server_settings=settings, **cache)
         pgq = ChaosPgQueuer(
             driver,
             names=Names.create(schema=args.schema),

@@ -44,14 +44,19 @@ async def connect() -> asyncpg.Connection:
     return await asyncpg.connect(os.environ.get("PGQUEUER_DSN"))
 
 
+async def driver() -> AsyncpgDriver:
+    """A driver that can reopen its connection (in-place reconnect, heartbeat thread)."""
+    return AsyncpgDriver(await connect(), connect=connect)
+
+
 async def plain() -> PgQueuer:
-    pgq = PgQueuer(AsyncpgDriver(await connect()))
+    pgq = PgQueuer(await driver())
     register(pgq)
     return pgq
 
 
 async def queue_manager() -> QueueManager:
-    qm = QueueManager(Queries(AsyncpgDriver(await connect())))
+    qm = QueueManager(Queries(await driver()))
     register(qm)
     return qm
 
@@ -59,7 +64,7 @@ async def queue_manager() -> QueueManager:
 @contextlib.asynccontextmanager
 async def managed() -> AsyncIterator[PgQueuer]:
     conn = await connect()
-    pgq = PgQueuer(AsyncpgDriver(conn))
+    pgq = PgQueuer(AsyncpgDriver(conn, connect=connect))
     register(pgq)
     mark("setup")
     yield pgq
@@ -83,7 +88,7 @@ class SyncFactory:
 class _LazyDriver(AsyncpgDriver):
     def __init__(self) -> None:
         self._pending = True
-        super().__init__(None)  # type: ignore[arg-type]
+        super().__init__(None, connect=connect)  # type: ignore[arg-type]
 
     async def _ensure(self) -> None:
         if self._conn is None:
@@ -130,7 +135,7 @@ async def flaky() -> PgQueuer:
 
 
 async def scheduler_only() -> SchedulerManager:
-    sm = SchedulerManager(AsyncpgDriver(await connect()))
+    sm = SchedulerManager(await driver())
 
     @sm.schedule("tick", "* * * * * *")
     async def tick(schedule: Schedule) -> None:

@@ -77,13 +77,9 @@ class Backend:
 @pytest.fixture
 async def pool_driver(dsn: str | None) -> AsyncIterator[AsyncpgPoolDriver]:
     """An asyncpg pool (room for a LISTEN connection) behind an entered AsyncpgPoolDriver."""
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=3)
-    driver = AsyncpgPoolDriver(pool)
-    try:
-        async with driver:
-            yield driver
-    finally:
-        await pool.close()
+    driver = await AsyncpgPoolDriver.create(dsn, min_size=1, max_size=3)
+    async with driver:  # the driver created the pool: exit closes it
+        yield driver
 
 
 @pytest.fixture(params=BACKENDS)

@@ -34,9 +34,9 @@ async def main() -> None:
     args = parser.parse_args()
 
     dsn = os.environ.get("PGQUEUER_DSN")
-    conn = await asyncpg.connect(dsn)
     recorder = await asyncpg.connect(dsn)
-    pgq = PgQueuer(AsyncpgDriver(conn), names=Names.create(schema=args.schema))
+    driver = await AsyncpgDriver.connect(dsn)
+    pgq = PgQueuer(driver, names=Names.create(schema=args.schema))
     lock = asyncio.Lock()
 
     @pgq.entrypoint(args.entrypoint, concurrency_limit=args.concurrency_limit)
@@ -82,7 +82,7 @@ async def main() -> None:
     print("ready", flush=True)
     await task
     await recorder.close()
-    await conn.close()
+    await driver.connection.close()  # run() closed it already (the driver opened it)
 
 
 if __name__ == "__main__":

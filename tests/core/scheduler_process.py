@@ -20,8 +20,9 @@ from pgqueuer.names import Names
 
 async def main(schema: str, seconds: float) -> None:
     dsn = os.environ.get("PGQUEUER_DSN")
-    conn, recorder = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    pgq = PgQueuer(AsyncpgDriver(conn), names=Names.create(schema=schema))
+    recorder = await asyncpg.connect(dsn)
+    driver = await AsyncpgDriver.connect(dsn)
+    pgq = PgQueuer(driver, names=Names.create(schema=schema))
 
     @pgq.schedule("tick", "* * * * * *")
     async def tick(schedule: Schedule) -> None:
@@ -38,7 +39,7 @@ async def main(schema: str, seconds: float) -> None:
     pgq.shutdown.set()
     await task
     await recorder.close()
-    await conn.close()
+    await driver.connection.close()  # run() closed it already (the driver opened it)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,18 @@ async def test_a_server_that_does_not_answer_fails_within_the_timeout() -> None:
     with pytest.raises((OSError, psycopg.OperationalError)):
         async with connect_psycopg(settings=settings):
             pass  # pragma: no cover
+
+
+async def test_settings_give_the_drivers_connect_callable(dsn: str | None) -> None:
+    from pgqueuer.adapters.connections import ConnectionSettings
+    from pgqueuer.db import AsyncpgDriver
+
+    settings = ConnectionSettings(dsn=dsn, application_name="pgq-seam-settings")
+    connect = settings.asyncpg_connect()
+    async with AsyncpgDriver(await connect(), connect=connect) as driver:
+        second = await (await driver.connect_factory())()
+        try:
+            assert await second.fetchval("SHOW application_name") == "pgq-seam-settings"
+        finally:
+            await second.close()
+        await driver.connection.close()

@@ -42,9 +42,13 @@ def ok(registry: CollectorRegistry) -> float:
 async def test_in_flight_jobs_and_a_reconnect_are_counted(
     dsn: str | None, conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
-    worker_conn = await asyncpg.connect(dsn)
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn)
+
+    worker_conn = await connect()
     registry = CollectorRegistry()
-    qm = QueueManager(Queries(AsyncpgDriver(worker_conn), names), metrics=WorkerMetrics(registry))
+    driver = AsyncpgDriver(worker_conn, connect=connect)  # it reconnects in place below
+    qm = QueueManager(Queries(driver, names), metrics=WorkerMetrics(registry))
     release = asyncio.Event()
 
     @qm.entrypoint("hold")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from pgqueuer.connection import connect, describe_target, resolve_dsn
+from pgqueuer.dberrors import classify, sqlstate
 from pgqueuer.errors import PgQueuerError
 from pgqueuer.factories import FactoryResultError
 from pgqueuer_cli.settings import Settings
@@ -77,8 +78,6 @@ def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]
 
     With ``--factory``, the connection is the one of the Queries the factory yields.
     """
-    import asyncpg
-
     dsn = resolve_dsn(settings.dsn)
     target = describe_target(dsn) if not settings.factory else f"factory {settings.factory}"
 
@@ -99,15 +98,30 @@ def run_db(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]
         return asyncio.run(main())
     except PgQueuerError as exc:
         raise fail(str(exc)) from None
-    except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
-        raise fail(f"authentication failed at {target}: {exc}") from None
-    except asyncpg.InvalidCatalogNameError as exc:
-        raise fail(f"database does not exist at {target}: {exc}") from None
-    except asyncpg.PostgresError as exc:
-        raise fail(f"PostgreSQL error {exc.sqlstate}: {exc}") from None
-    except TimeoutError:
-        raise fail(f"cannot connect to PostgreSQL at {target}: timed out") from None
-    except OSError as exc:
-        raise fail(f"cannot connect to PostgreSQL at {target}: {exc}") from None
-    except (asyncpg.InterfaceError, ValueError) as exc:
-        raise fail(f"invalid connection settings for {target}: {exc}") from None
+    except Exception as exc:
+        message = failure_message(exc, target)
+        if message is None:
+            raise
+        raise fail(message) from None
+
+
+def failure_message(exc: BaseException, target: str) -> str | None:
+    """The one line a command prints for a database failure (None: not one, let it through).
+
+    The kind of failure comes from ``pgqueuer.dberrors.classify``, the library's one place
+    for telling database errors apart.
+    """
+    match classify(exc):
+        case "authentication":
+            return f"authentication failed at {target}: {exc}"
+        case "no_database":
+            return f"database does not exist at {target}: {exc}"
+        case "schema_missing" | "server":
+            return f"PostgreSQL error {sqlstate(exc)}: {exc}"
+        case "timeout":
+            return f"cannot connect to PostgreSQL at {target}: timed out"
+        case "unreachable":
+            return f"cannot connect to PostgreSQL at {target}: {exc}"
+        case "client":
+            return f"invalid connection settings for {target}: {exc}"
+    return None

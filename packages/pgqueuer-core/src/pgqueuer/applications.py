@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver, Driver
+from pgqueuer.db import AsyncpgConnect, AsyncpgDriver, AsyncpgPoolDriver, Driver
 from pgqueuer.executors import (
     AbstractEntrypointExecutor,
     AbstractScheduleExecutor,
@@ -63,8 +63,11 @@ class PgQueuer:
         resources: MutableMapping[str, Any] | None = None,
         *,
         names: Names | None = None,
+        connect: AsyncpgConnect | None = None,
     ) -> PgQueuer:
-        return cls(AsyncpgDriver(connection), channel, resources, names=names)
+        """``connect``: how to open a new connection, for in-place reconnect and the
+        heartbeat thread (see ``AsyncpgDriver``); without it, neither."""
+        return cls(AsyncpgDriver(connection, connect=connect), channel, resources, names=names)
 
     @classmethod
     def from_asyncpg_pool(
@@ -74,8 +77,11 @@ class PgQueuer:
         resources: MutableMapping[str, Any] | None = None,
         *,
         names: Names | None = None,
+        connect: AsyncpgConnect | None = None,
     ) -> PgQueuer:
-        return cls(AsyncpgPoolDriver(pool), channel, resources, names=names)
+        """``connect``: how to open a connection outside the pool for the heartbeat thread
+        (see ``AsyncpgPoolDriver``); without it, heartbeats run on the event loop."""
+        return cls(AsyncpgPoolDriver(pool, connect=connect), channel, resources, names=names)
 
     @classmethod
     def from_psycopg_connection(

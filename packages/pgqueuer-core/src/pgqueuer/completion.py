@@ -13,6 +13,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from pgqueuer.capabilities import ListenerRemoval
 from pgqueuer.types import JOB_STATUS, JobId
 
 if TYPE_CHECKING:
@@ -97,6 +98,5 @@ class CompletionWatcher:
             if self._task is not None:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
-            remove = getattr(self.driver, "remove_listener", None)
-            if remove is not None:
-                await remove(self._channel, self._on_notify)
+            if isinstance(self.driver, ListenerRemoval):
+                await self.driver.remove_listener(self._channel, self._on_notify)

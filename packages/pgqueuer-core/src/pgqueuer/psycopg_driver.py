@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pgqueuer.db import GENERIC_PLANS, Listener, _ListenerMixin, is_connection_error
+from pgqueuer.dberrors import is_connection_error
+from pgqueuer.driverbase import DRIVER_SQL, GENERIC_PLANS, Listener, ListenerMixin
 from pgqueuer.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ async def _open(conninfo: str) -> psycopg.AsyncConnection[Any]:
     return connection
 
 
-class PsycopgDriver(_ListenerMixin):
+class PsycopgDriver(ListenerMixin):
     """Queries on the given psycopg ``AsyncConnection``; LISTEN on a connection of its own.
 
     The caller's connection stays the caller's: the driver never closes it. When it is lost,
@@ -122,12 +123,17 @@ class PsycopgDriver(_ListenerMixin):
         rows, _ = await self._run.run(query, args)
         return rows
 
+    async def fetch_records(self, query: str, *args: object) -> list[dict[str, object]]:
+        """RecordFetching: psycopg's rows already are dicts (the same as ``fetch``)."""
+        rows, _ = await self._run.run(query, args)
+        return rows
+
     async def execute(self, query: str, *args: object) -> str:
         _, status = await self._run.run(query, args)
         return status
 
     async def notify(self, channel: str, payload: str) -> None:
-        await self.execute("SELECT pg_notify($1, $2)", channel, payload)
+        await self.execute(DRIVER_SQL["notify"], channel, payload)
 
     # -- LISTEN -----------------------------------------------------------------------------
 
@@ -220,7 +226,7 @@ class PsycopgDriver(_ListenerMixin):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listen.close(), timeout=5)
 
-    # -- capabilities (see pgqueuer.db: Reconnecting, GenericPlanning, SeparateConnections) -
+    # -- capabilities (the Protocols of pgqueuer.capabilities) ----------------------------
 
     def listener_alive(self) -> bool:
         if not self._listeners:
@@ -255,7 +261,7 @@ class PsycopgDriver(_ListenerMixin):
     @staticmethod
     async def _answers(statements: _Statements) -> bool:
         try:
-            await asyncio.wait_for(statements.run("SELECT 1", ()), timeout=5)
+            await asyncio.wait_for(statements.run(DRIVER_SQL["ping"], ()), timeout=5)
         except Exception as exc:
             if is_connection_error(exc) or isinstance(exc, TimeoutError):
                 return False
@@ -264,9 +270,7 @@ class PsycopgDriver(_ListenerMixin):
 
     async def use_generic_plans(self) -> Callable[[], Awaitable[None]]:
         """Make the query connection reuse generic plans (see AsyncpgDriver); return the undo."""
-        rows = await self.fetch(
-            "SELECT current_setting('plan_cache_mode') AS plans, current_setting('jit') AS jit"
-        )
+        rows = await self.fetch(DRIVER_SQL["plan_settings"])
         previous = dict(rows[0])
         await self.execute(GENERIC_PLANS)
         self._generic_plans = True
@@ -275,9 +279,7 @@ class PsycopgDriver(_ListenerMixin):
             self._generic_plans = False
             if not self._conn.closed:
                 await self.execute(
-                    "SELECT set_config('plan_cache_mode', $1, false), set_config('jit', $2, false)",
-                    previous["plans"],
-                    previous["jit"],
+                    DRIVER_SQL["restore_plan_settings"], previous["plans"], previous["jit"]
                 )
 
         return restore

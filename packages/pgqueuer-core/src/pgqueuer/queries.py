@@ -17,7 +17,7 @@ from pgqueuer.backends.sql_insights import SqlInsights
 from pgqueuer.backends.sql_queue import SqlQueue, is_unique_violation
 from pgqueuer.backends.sql_schedules import SqlSchedules
 from pgqueuer.backends.sql_schema import SchemaPackageMissingError, SqlSchema
-from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
+from pgqueuer.db import AsyncpgConnect, AsyncpgDriver, AsyncpgPoolDriver
 from pgqueuer.names import Names
 
 if TYPE_CHECKING:
@@ -40,13 +40,24 @@ class Queries(SqlQueue, SqlAdmin, SqlInsights, SqlSchedules, SqlSchema):
 
     @classmethod
     def from_asyncpg_connection(
-        cls, connection: asyncpg.Connection, names: Names | None = None
+        cls,
+        connection: asyncpg.Connection,
+        names: Names | None = None,
+        *,
+        connect: AsyncpgConnect | None = None,
     ) -> Queries:
-        return cls(AsyncpgDriver(connection), names=names)
+        """``connect``: how to open a new connection (see ``AsyncpgDriver``)."""
+        return cls(AsyncpgDriver(connection, connect=connect), names=names)
 
     @classmethod
-    def from_asyncpg_pool(cls, pool: asyncpg.Pool, names: Names | None = None) -> Queries:
-        return cls(AsyncpgPoolDriver(pool), names=names)
+    def from_asyncpg_pool(
+        cls,
+        pool: asyncpg.Pool,
+        names: Names | None = None,
+        *,
+        connect: AsyncpgConnect | None = None,
+    ) -> Queries:
+        return cls(AsyncpgPoolDriver(pool, connect=connect), names=names)
 
     @classmethod
     def from_psycopg_connection(

@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgqueuer.backends.memory_base import InMemoryDriver
 from pgqueuer.backends.memory_schedules import MemorySchedules
+from pgqueuer.backends.sql_base import fetcher
 from pgqueuer.backends.sql_schedules import SqlSchedules
 from pgqueuer.cron import next_tick, normalize_expression
 from pgqueuer.db import Driver
+from pgqueuer.dberrors import not_installed
 from pgqueuer.executors import (
     AbstractScheduleExecutor,
     ScheduleExecutor,
@@ -67,10 +69,16 @@ class ScheduleQueries:
         self.names = names
         blocks = load_blocks("pgqueuer.sql", "schedules.sql")
         self.sql = {key: names.substitute(sql) for key, sql in blocks.items()}
-        self._fetch = getattr(driver, "fetch_records", driver.fetch)
+        self._fetch = fetcher(driver)
 
     async def rows(self, block: str, *args: Any) -> list[Any]:
-        rows: list[Any] = await self._fetch(self.sql[block], *args)
+        """The rows of a schedule block; SchemaNotInstalledError when the table is missing."""
+        try:
+            rows: list[Any] = await self._fetch(self.sql[block], *args)
+        except Exception as exc:
+            if (missing := not_installed(exc, self.names)) is not None:
+                raise missing from exc
+            raise
         return rows
 
     async def db_now(self) -> datetime:

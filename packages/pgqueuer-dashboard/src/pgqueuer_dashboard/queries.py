@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 
 from pgqueuer.db import AsyncpgDriver
-from pgqueuer.errors import PgQueuerError, SchemaNotInstalledError
+from pgqueuer.dberrors import is_column_missing, not_installed
+from pgqueuer.errors import PgQueuerError
 from pgqueuer.models import Schedule, StaleJob
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
@@ -56,13 +57,15 @@ class Dashboard:
         try:
             rows: list[Any] = await self.connection.fetch(self.sql[block], *args)
             return rows
-        except (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError) as exc:
-            raise SchemaNotInstalledError.for_names(self.names, exc) from exc
-        except asyncpg.UndefinedColumnError as exc:
-            raise SchemaOutdatedError(
-                f"the pgqueuer tables predate the dashboard ({exc}); "
-                f"run 'pgq{self._flags()} upgrade'"
-            ) from exc
+        except Exception as exc:
+            if (missing := not_installed(exc, self.names)) is not None:
+                raise missing from exc
+            if is_column_missing(exc):
+                raise SchemaOutdatedError(
+                    f"the pgqueuer tables predate the dashboard ({exc}); "
+                    f"run 'pgq{self._flags()} upgrade'"
+                ) from exc
+            raise
 
     @contextlib.asynccontextmanager
     async def _reading(self) -> AsyncIterator[None]:

@@ -38,13 +38,9 @@ def _table_format(ctx: click.Context, param: click.Parameter, value: str) -> str
 
 def _connection_lost(exc: BaseException, conn: asyncpg.Connection) -> bool:
     """True when ``exc`` means the connection is gone (killed backend, restart, network)."""
-    import asyncpg
+    from pgqueuer.dberrors import UNAVAILABLE_ERRORS
 
-    return (
-        conn.is_closed()
-        or isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError)
-        or isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError)
-    )
+    return conn.is_closed() or isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 class _Screen:

@@ -113,9 +113,3 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-
-
-def asyncpg_errors() -> tuple[type[Exception], ...]:
-    import asyncpg
-
-    return (asyncpg.UndefinedTableError, asyncpg.UndefinedObjectError)

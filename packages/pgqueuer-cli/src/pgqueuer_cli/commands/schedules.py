@@ -12,13 +12,7 @@ from pgqueuer_cli.settings import Settings
 if TYPE_CHECKING:
     import asyncpg
 
-from pgqueuer_cli.commands.output import (
-    asyncpg_errors,
-    json_option,
-    print_json,
-    queries_for,
-    table,
-)
+from pgqueuer_cli.commands.output import json_option, print_json, table
 
 
 @click.command()
@@ -47,12 +41,10 @@ def schedules(settings: Settings, remove: tuple[str, ...], as_json: bool) -> Non
     names = [r for r in remove if not r.isdigit()]
 
     async def work(conn: asyncpg.Connection) -> tuple[list[int], list[Any]]:
+        # ScheduleQueries turns a missing table into SchemaNotInstalledError itself.
         queries = ScheduleQueries(AsyncpgDriver(conn), settings.names)
-        try:
-            gone = await queries.delete(ids, names) if remove else []
-            return gone, await queries.list_all()
-        except asyncpg_errors() as exc:
-            raise queries_for(conn, settings)._missing(exc) from exc
+        gone = await queries.delete(ids, names) if remove else []
+        return gone, await queries.list_all()
 
     gone, found = run_db(settings, work)
     if remove:

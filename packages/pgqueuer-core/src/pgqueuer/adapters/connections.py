@@ -18,9 +18,10 @@ driver unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -85,6 +86,13 @@ class ConnectionSettings:
         if self.pgbouncer:
             kwargs["statement_cache_size"] = 0
         return kwargs
+
+    def asyncpg_connect(self) -> Callable[[], Awaitable[asyncpg.Connection]]:
+        """Opens a new asyncpg connection with these settings: the drivers' ``connect=``
+        (``AsyncpgDriver(conn, connect=settings.asyncpg_connect())``)."""
+        import asyncpg
+
+        return functools.partial(asyncpg.connect, **self.asyncpg_kwargs())
 
     def psycopg_kwargs(self) -> PsycopgConnectKwargs:
         # libpq takes whole seconds (and treats 1 as 2).

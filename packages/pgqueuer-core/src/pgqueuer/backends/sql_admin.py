@@ -105,8 +105,8 @@ class SqlAdmin(SqlBase):
 
     async def prune(self, retention: timedelta, limit: int = 10_000) -> tuple[int, int]:
         """Delete log and statistics rows older than ``retention``; return both counts."""
-        log = await self.driver.execute(self._sql["prune_log"], retention, limit)
-        stats = await self.driver.execute(self._sql["prune_statistics"], retention, limit)
+        log = await self._execute("prune_log", retention, limit)
+        stats = await self._execute("prune_statistics", retention, limit)
         return int(log.split()[-1]), int(stats.split()[-1])
 
     async def clear_statistics_log(self, entrypoint: str | Sequence[str] | None = None) -> None:

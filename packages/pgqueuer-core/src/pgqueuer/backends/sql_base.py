@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from pgqueuer.backends.args import resolve_names
+from pgqueuer.capabilities import RecordFetching
 from pgqueuer.db import Driver
+from pgqueuer.dberrors import MISSING_STATES, not_installed
 from pgqueuer.errors import SchemaNotInstalledError
 from pgqueuer.names import Names
 from pgqueuer.sql import load_blocks
 
-MISSING_SQLSTATES = frozenset({"42P01", "42704"})
+MISSING_SQLSTATES = MISSING_STATES  # the old name
 SQL_FILES = ("queries.sql", "insights.sql", "probes.sql")
 
 
@@ -44,7 +46,7 @@ class SqlBase:
         self.tracer = tracer  # None: the process-wide one (set_tracing_class), if any
         self._sql = substituted(self.names, *SQL_FILES)
         self._schedule_sql = substituted(self.names, "schedules.sql")
-        self._fetch = getattr(driver, "fetch_records", driver.fetch)
+        self._fetch = fetcher(driver)
 
     @property
     def sql(self) -> Mapping[str, str]:
@@ -66,11 +68,30 @@ class SqlBase:
         try:
             rows: list[Any] = await self._fetch(sql, *args)
         except Exception as exc:
-            # undefined_table, undefined_object (the enum type): any driver's error has sqlstate
-            if getattr(exc, "sqlstate", None) in MISSING_SQLSTATES:
-                raise self._missing(exc) from exc
+            if (missing := not_installed(exc, self.names)) is not None:
+                raise missing from exc
             raise
         return rows
 
+    async def _execute(self, block: str, *args: Any) -> str:
+        """Run a block for its status line (``DELETE 3``), translating errors as ``_run`` does."""
+        try:
+            return await self.driver.execute(self._sql[block], *args)
+        except Exception as exc:
+            if (missing := not_installed(exc, self.names)) is not None:
+                raise missing from exc
+            raise
+
+    def not_installed(self, exc: BaseException) -> SchemaNotInstalledError | None:
+        """The ``SchemaNotInstalledError`` a database error means for these names, or None
+        (see ``pgqueuer.dberrors.not_installed``)."""
+        return not_installed(exc, self.names)
+
     def _missing(self, exc: BaseException) -> SchemaNotInstalledError:
+        """ "Not installed" for these names, whatever ``exc`` is (kept for older callers)."""
         return SchemaNotInstalledError.for_names(self.names, exc)
+
+
+def fetcher(driver: Driver) -> Any:
+    """The driver's fastest way to fetch rows: its own records when it has them."""
+    return driver.fetch_records if isinstance(driver, RecordFetching) else driver.fetch

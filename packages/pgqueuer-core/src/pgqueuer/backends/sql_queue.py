@@ -18,6 +18,7 @@ from pgqueuer.backends.args import (
 )
 from pgqueuer.backends.publish import traced_publish
 from pgqueuer.backends.sql_base import SqlBase
+from pgqueuer.dberrors import is_seat_race, unique_violation
 from pgqueuer.errors import DuplicateJobError
 from pgqueuer.models import Job
 from pgqueuer.ports.tracing import resolve_tracer
@@ -28,15 +29,12 @@ KEY_DETAIL = re.compile(r"Key \(dedupe_key\)=\((.*)\) already exists", re.DOTALL
 
 def is_unique_violation(exc: BaseException) -> bool:
     """True for PostgreSQL's unique_violation (SQLSTATE 23505)."""
-    return getattr(exc, "sqlstate", None) == "23505"
+    return unique_violation(exc) is not None
 
 
 def violation(exc: BaseException) -> tuple[str | None, str | None]:
-    """(constraint name, detail) of a server error, from asyncpg's or psycopg's exception."""
-    diag = getattr(exc, "diag", None)  # psycopg keeps them on .diag
-    if diag is not None:
-        return diag.constraint_name, diag.message_detail
-    return getattr(exc, "constraint_name", None), getattr(exc, "detail", None)
+    """(constraint name, detail) of a unique violation, from asyncpg's or psycopg's exception."""
+    return unique_violation(exc) or (None, None)
 
 
 def duplicate_key(exc: BaseException, fallback: str | list[str | None] | None) -> DuplicateJobError:
@@ -198,7 +196,7 @@ class SqlQueue(SqlBase):
         except Exception as exc:
             # unique_violation on the seat index, or deadlock_detected: lost a seat race;
             # the caller claims again
-            if getattr(exc, "sqlstate", None) in ("23505", "40P01"):
+            if is_seat_race(exc):
                 return []
             raise
 

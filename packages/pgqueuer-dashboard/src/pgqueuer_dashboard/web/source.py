@@ -16,20 +16,14 @@ from typing import cast
 import asyncpg
 
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
+from pgqueuer.dberrors import UNAVAILABLE_ERRORS
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
 from pgqueuer.sql import load_blocks
 from pgqueuer_dashboard.queries import Dashboard
 
 # Errors that say the database cannot be reached right now (not that a query is wrong).
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.CannotConnectNowError,
-)
+UNAVAILABLE = UNAVAILABLE_ERRORS
 
 
 @dataclass
