@@ -9,6 +9,7 @@ timeout looks dead, is rescued by the worker's own rescue loop, and runs twice.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -34,7 +35,9 @@ async def test_a_failed_heartbeat_thread_falls_back_to_beating_on_the_loop(
     runs: list[int] = []
     finished = asyncio.Event()
     try:
-        pgq = PgQueuer(NoSecondConnection(worker_conn), names=names)
+        # A channel of its own: other suites on the server send cancellations for job id 1.
+        own = Names.create(schema=names.schema, channel=f"ch_{uuid.uuid4().hex[:12]}")
+        pgq = PgQueuer(NoSecondConnection(worker_conn), names=own)
 
         @pgq.entrypoint("slow")
         async def slow(job: Job) -> None:

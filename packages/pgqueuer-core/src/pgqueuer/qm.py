@@ -1,23 +1,11 @@
 """``QueueManager``: the worker. It claims jobs, runs their handlers and writes results back.
 
-This class registers handlers and wires the worker's parts together for ``run()``; each part
-has one job and lives in ``pgqueuer.worker``:
-
-* ``worker.loop.ClaimLoop``: the hot path. Each round trip (``try_finish_and_claim``) writes
-  back the jobs that finished since the last one and claims as many new ones as there is room
-  for; what to claim, when to write and how long to sleep come from ``worker.policy``, plain
-  functions without I/O. It sleeps only when a claim came back short, until a NOTIFY names one
-  of its entrypoints, the next deferred job is due, a finished job is waiting to be written, or
-  ``dequeue_timeout`` passes (the polling fallback). It never waits on a row lock (see
-  ``lockedrows.py``).
-* ``worker.execution.JobRunner``: one task per claimed job; maps how the handler ended to the
-  outcome written back (successful, queued again, failed/exception, released).
-* ``worker.listener.Listener``: NOTIFY dispatch (wake-ups, cancellations, health checks) and
-  reconnecting with backoff when the connection is lost.
-* ``worker.maintenance``: the heartbeat thread (``heartbeat.py``), the rescue of stale jobs of
-  dead workers, log aggregation and pruning.
-* ``worker.state.WorkerState``: what they share (jobs in flight, outcomes not yet written, the
-  loop's wake-up event).
+This class registers handlers (``entrypoint``) and, in ``run()``, puts together the parts in
+``pgqueuer.worker``, one job each (their module docstrings say how a job flows through them):
+``loop.ClaimLoop``, the hot path, one ``try_finish_and_claim`` round trip at a time, deciding
+through the pure ``policy``; ``execution.JobRunner``, a task per job and its outcome;
+``listener.Listener``, NOTIFY dispatch and reconnects; ``maintenance.Chores``, heartbeats,
+rescue, aggregation and pruning; ``state.WorkerState``, what they share.
 """
 
 from __future__ import annotations
@@ -40,7 +28,6 @@ from pgqueuer.executors import (
     check_handler,
     wants_context,
 )
-from pgqueuer.heartbeat import HeartbeatThread
 from pgqueuer.models import Context, HealthCheckEvent
 from pgqueuer.ports.metrics import WORKER_METRICS, WorkerObserver
 from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
@@ -255,35 +242,19 @@ class QueueManager(QueueManagerCompat):
             if isinstance(driver, Reconnecting):
                 driver.on_connection_lost(listener.on_lost)
             listener.active = True
-            beater = await maintenance.start_heartbeats(
+            chores = await maintenance.Chores.start(
+                self.queries,
                 self.connection,
-                self.queries.sql,
                 self.queue_manager_id,
                 lambda: state.held_snapshot,
-                beat_timeout,
+                lambda: state.jobs_logged,
+                names,
+                beat_timeout=beat_timeout,
+                max_attempts=max_attempts,
+                aggregate_every=aggregate_every,
+                retention=retention,
             )
-            background = [
-                asyncio.create_task(self._watch_shutdown()),
-                asyncio.create_task(
-                    maintenance.rescue_loop(
-                        self.queries,
-                        self.queue_manager_id,
-                        names,
-                        beat_timeout,
-                        max_attempts,
-                        # no heartbeat thread: beat here, on the event loop
-                        (lambda: state.held_snapshot) if beater is None else None,
-                    )
-                ),
-            ]
-            if aggregate_every > 0:
-                background.append(
-                    asyncio.create_task(
-                        maintenance.aggregate_loop(
-                            self.queries, aggregate_every, retention, lambda: state.jobs_logged
-                        )
-                    )
-                )
+            watcher = asyncio.create_task(self._watch_shutdown())
             runner = JobRunner(
                 state,
                 self.entrypoint_registry,
@@ -313,7 +284,7 @@ class QueueManager(QueueManagerCompat):
             try:
                 await loop.run()
             finally:
-                await self._teardown(runner, background, beater)
+                await self._teardown(runner, chores, watcher)
                 if restore_plans is not None:
                     with contextlib.suppress(Exception):
                         await restore_plans()
@@ -325,24 +296,20 @@ class QueueManager(QueueManagerCompat):
         self._state.wake.set()
 
     async def _teardown(
-        self,
-        runner: JobRunner,
-        background: list[asyncio.Task[None]],
-        beater: HeartbeatThread | None,
+        self, runner: JobRunner, chores: maintenance.Chores, watcher: asyncio.Task[None]
     ) -> None:
         """Stop the chores, cancel what still runs, give every held job back, stop listening."""
         self._listener.active = False
-        for task in background:
-            task.cancel()
+        watcher.cancel()
+        chores.cancel()
         tasks = runner.cancel_all()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         # Whatever is still held goes back: finished results first, then anything unaccounted.
         await release_all(self.queries, self.queue_manager_id, self._state)
-        await asyncio.gather(*background, return_exceptions=True)
+        await asyncio.gather(watcher, return_exceptions=True)
         self._listener.stop_reconnecting()
-        if beater is not None:
-            await asyncio.to_thread(beater.stop)
+        await chores.stop()
         if isinstance(self.connection, ListenerRemoval):
             try:
                 await self.connection.remove_listener(self.channel, self._listener.on_notify)

@@ -105,3 +105,50 @@ async def aggregate_loop(
                 await queries.prune(retention)
         except Exception as exc:
             logger.debug("log aggregation skipped: %s", exc)
+
+
+class Chores:
+    """The background chores of one ``run()``: started together, stopped together."""
+
+    def __init__(self, beater: HeartbeatThread | None, tasks: list[asyncio.Task[None]]) -> None:
+        self.beater = beater
+        self.tasks = tasks
+
+    @classmethod
+    async def start(
+        cls,
+        queries: Queries | InMemoryQueries,
+        driver: Driver,
+        queue_manager_id: uuid.UUID,
+        held: Held,
+        logged: Callable[[], int],
+        names: list[str],
+        *,
+        beat_timeout: float,
+        max_attempts: int,
+        aggregate_every: float,
+        retention: timedelta | None,
+    ) -> Chores:
+        """Heartbeats (a thread, else on the loop), rescue, and aggregation unless every is 0."""
+        beater = await start_heartbeats(driver, queries.sql, queue_manager_id, held, beat_timeout)
+        beat_here = held if beater is None else None  # no thread: beat on the event loop
+        tasks = [
+            asyncio.create_task(
+                rescue_loop(queries, queue_manager_id, names, beat_timeout, max_attempts, beat_here)
+            )
+        ]
+        if aggregate_every > 0:
+            tasks.append(
+                asyncio.create_task(aggregate_loop(queries, aggregate_every, retention, logged))
+            )
+        return cls(beater, tasks)
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    async def stop(self) -> None:
+        """Wait for the cancelled tasks, then stop the heartbeat thread."""
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.beater is not None:
+            await asyncio.to_thread(self.beater.stop)
