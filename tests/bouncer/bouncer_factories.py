@@ -16,7 +16,7 @@ from pgqueuer.models import Job
 
 
 async def worker() -> PgQueuer:
-    pgq = PgQueuer(AsyncpgDriver(await connect()))
+    pgq = PgQueuer(AsyncpgDriver(await connect(), connect=connect))
 
     @pgq.entrypoint("work")
     async def work(job: Job) -> None:

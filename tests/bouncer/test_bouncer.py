@@ -58,7 +58,7 @@ async def test_the_bouncer_is_detected_and_its_transaction_pooling_proven(
 ) -> None:
     bounced = await through(bouncer)
     try:
-        driver = AsyncpgDriver(bounced)
+        driver = AsyncpgDriver(bounced, connect=lambda: through(bouncer))
         assert await behind_pooler(driver) is True
         assert await transaction_pooling_proven(driver) is True
     finally:
@@ -73,7 +73,8 @@ async def test_listen_through_the_bouncer_is_refused_in_one_line(
 ) -> None:
     bounced = await through(bouncer)
     try:
-        qm = QueueManager(Queries(AsyncpgDriver(bounced), names))
+        driver = AsyncpgDriver(bounced, connect=lambda: through(bouncer))
+        qm = QueueManager(Queries(driver, names))
         qm.entrypoint("work")(_noop)
         async with asyncio.timeout(10):  # refused, not a hang
             with pytest.raises(ListenThroughPoolerError) as refused:

@@ -169,12 +169,6 @@ async def test_a_pool_given_without_connect_still_replaces_its_listen_connection
         await pool.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qm.py decides 'beat on the loop' by the presence of connect_factory, not by its "
-    "failure (owned by the QueueManager split of issue 17): remove this mark once it uses "
-    "`beater is None`",
-)
 async def test_a_worker_without_connect_beats_on_its_loop_and_runs_the_job_once(
     dsn: str | None, conn: asyncpg.Connection, names: Names, queries: Queries
 ) -> None:
@@ -202,6 +196,33 @@ async def test_a_worker_without_connect_beats_on_its_loop_and_runs_the_job_once(
     )
     assert runs == [job]
     assert await conn.fetchval(sql, job) == 1
+
+
+async def test_a_worker_without_connect_ends_its_run_with_connection_lost(
+    dsn: str | None, conn: asyncpg.Connection, names: Names
+) -> None:
+    """No way to reopen the connection: run() ends with ConnectionLostError (a supervisor such
+    as pgq run then calls the factory again) instead of retrying a reconnect forever."""
+    app = f"pgq-seam-{uuid.uuid4().hex[:8]}"
+    own = await asyncpg.connect(dsn, server_settings={"application_name": app})
+    pgq = PgQueuer(AsyncpgDriver(own), names=names)
+
+    @pgq.entrypoint("idle")
+    async def idle(job: Job) -> None:
+        pass
+
+    task = asyncio.create_task(pgq.run(dequeue_timeout=timedelta(seconds=30)))
+    try:
+        await _until(lambda: bool(pgq.qm._listener.active))
+        await _backend_gone(conn, app)
+        with pytest.raises(ConnectionLostError, match="connect="):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+    finally:
+        pgq.shutdown.set()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await own.close()
 
 
 async def test_prune_and_the_schedule_queries_say_not_installed_like_every_other_method(

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from pgqueuer.capabilities import Reconnecting
 from pgqueuer.connection import connect_timeout, describe_target
 from pgqueuer.errors import ConfigurationError, InvalidOptionError
 from pgqueuer.pooler import behind_pooler, transaction_pooling_proven
@@ -215,7 +216,7 @@ class Listening:
                     raise ListenThroughPoolerError(LISTEN_THROUGH_POOLER)
                 logger.warning(LISTEN_MAYBE_POOLED)
             await driver.add_listener(channel, on_notify)
-            if hasattr(driver, "on_connection_lost"):
+            if isinstance(driver, Reconnecting):
                 driver.on_connection_lost(on_lost)
             how = "LISTEN on the connection"
         if self.pgbouncer:

@@ -11,7 +11,7 @@ import asyncio
 import inspect
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Mapping, MutableMapping
+from collections.abc import AsyncGenerator, MutableMapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ from pgqueuer.types import JOB_STATUS, JobId, QueueEntrypoint
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
     from pgqueuer.queries import Queries
+    from pgqueuer.worker.state import WorkerState
 
 logger = logging.getLogger("pgqueuer")
 
@@ -45,11 +46,11 @@ class QueueManagerCompat:
     entrypoint_registry: dict[str, AbstractEntrypointExecutor]
     job_context: dict[JobId, Context]
     resources: MutableMapping[str, Any]
-    _running: Mapping[int, Any]
+    _state: WorkerState
 
     def _running_per_entrypoint(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for item in self._running.values():
+        for item in self._state.running.values():
             counts[item.job.entrypoint] = counts.get(item.job.entrypoint, 0) + 1
         return counts
 
