@@ -55,6 +55,7 @@ from pgqueuer.ports.metrics import WORKER_METRICS, WorkerObserver
 from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
 from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Finished, Queries
+from pgqueuer.registry import WorkerRegistry, worker_host
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
 
 if TYPE_CHECKING:
@@ -97,8 +98,10 @@ class QueueManager(QueueManagerCompat):
         tracer: TracingProtocol | None = None,
         *,
         metrics: WorkerObserver | None = None,
+        host: str | None = None,
     ) -> None:
         self.queries = queries
+        self.host = worker_host(host)  # shown by `pgq workers` (see pgqueuer.registry)
         # Both fall back to the process-wide ones (set_tracing_class, set_worker_metrics),
         # resolved when run() starts; None there too means no calls at all per job.
         self.tracer = tracer
@@ -434,9 +437,14 @@ class QueueManager(QueueManagerCompat):
                 driver.on_connection_lost(self._on_listener_lost)
             self._active = True
             beater = await self._start_heartbeats(beat_timeout)
+            registry = WorkerRegistry.for_queries(
+                self.queries, self.queue_manager_id, self.host, names, beat_timeout
+            )
+            await registry.start()
             background = [
                 asyncio.create_task(self._watch_shutdown()),
                 asyncio.create_task(self._rescue_loop(names, beat_timeout, max_attempts)),
+                asyncio.create_task(registry.run()),
             ]
             if aggregate_every > 0:
                 background.append(
@@ -448,6 +456,7 @@ class QueueManager(QueueManagerCompat):
                 )
             finally:
                 await self._teardown(background, beater)
+                await registry.stop()
                 if restore_plans is not None:
                     with contextlib.suppress(Exception):
                         await restore_plans()

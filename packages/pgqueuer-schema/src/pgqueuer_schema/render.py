@@ -60,7 +60,8 @@ def table_sql(names: Names, table: Table, logged: bool, *, if_not_exists: bool =
                 default=qualified_tail(names, col.default) if col.default else None,
             )
             cols.append(qualified.ddl())
-    cols.append(f"CONSTRAINT {quote_ident(names.derived(table.name, '_pkey'))} PRIMARY KEY (id)")
+    pkey = quote_ident(names.derived(table.name, "_pkey"))
+    cols.append(f"CONSTRAINT {pkey} PRIMARY KEY ({table.key})")
     for name, columns in table.unique:
         cols.append(f"CONSTRAINT {quote_ident(name)} UNIQUE ({', '.join(columns)})")
     kind = "TABLE" if logged else "UNLOGGED TABLE"
@@ -141,6 +142,7 @@ def schemas_of(names: Names) -> list[str]:
         "queue_table_log",
         "statistics_table",
         "schedules_table",
+        "workers_table",
         "queue_status_type",
         "function",
     ):
@@ -156,7 +158,13 @@ def uninstall_sql(names: Names) -> str:
     out = [header(names, "uninstall")]
     out.extend(f"DROP TRIGGER IF EXISTS {quote_ident(t)} ON {queue};" for t in names.trigger_names)
     out.append(f"DROP FUNCTION IF EXISTS {names.qualify(names.function)}();")
-    for field in ("queue_table", "queue_table_log", "statistics_table", "schedules_table"):
+    for field in (
+        "queue_table",
+        "queue_table_log",
+        "statistics_table",
+        "schedules_table",
+        "workers_table",
+    ):
         out.append(f"DROP TABLE IF EXISTS {names.qualify(getattr(names, field))};")
     out.append(f"DROP TYPE IF EXISTS {names.qualify(names.queue_status_type)};")
     out.append(f"DROP TYPE IF EXISTS {retired_statistics_enum(names)};")
