@@ -19,5 +19,6 @@ METRICS_HOST = "PGQUEUER_METRICS_HOST"  # pgq metrics --host
 METRICS_PORT = "PGQUEUER_METRICS_PORT"  # pgq metrics --port
 WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
+WORKER_HOST = "PGQUEUER_WORKER_HOST"  # pgq run --worker-host (pgqueuer.registry reads it too)
 WEB_HOST = "PGQUEUER_WEB_HOST"  # pgq web --host
 WEB_PORT = "PGQUEUER_WEB_PORT"  # pgq web --port
