@@ -77,9 +77,7 @@ async def test_read_tools_work_on_a_hot_standby(pair: tuple[LocalPostgres, Local
         assert {e.entrypoint: e.queued for e in snap.entrypoints} == {"mail": 3, "report": 1}
         text = (await scrape(DatabaseMetrics(s, names))).decode()
         assert 'entrypoint="mail"' in text and "# TYPE" in text
-        assert [(w.host, w.entrypoints) for w in snap.workers] == [
-            ("primary-side-host", ("idle",))
-        ]
+        assert [(w.host, w.entrypoints) for w in snap.workers] == [("primary-side-host", ("idle",))]
 
         # pgq workers pointed at the standby.
         listed = await asyncio.to_thread(
