@@ -68,6 +68,10 @@ async def test_read_tools_work_on_a_hot_standby(pair: tuple[LocalPostgres, Local
         assert sizes == {("mail", "queued"): 3, ("report", "queued"): 1}
         ages = {a.entrypoint: a.queued for a in await queries.queue_age()}
         assert ages == {"mail": 3, "report": 1}
+        # The statistics API folds new log rows first, a write: skipped on the standby.
+        assert await queries.log_statistics(10) == []
+        assert {b.entrypoint for b in await queries.backlog()} == {"mail", "report"}
+        assert await queries.stale_jobs() == [] and await queries.active_workers() == []
 
         # The dashboard as data, and the Prometheus exporter (one read-only transaction each).
         from pgqueuer_dashboard import Dashboard
