@@ -122,10 +122,20 @@ class Fleet:
         runs_dir.mkdir(parents=True, exist_ok=True)
         logs_dir.mkdir(parents=True, exist_ok=True)
 
-    async def start(self, *args: str, app: str = "chaos-worker", wait: bool = True) -> Worker:
+    async def start(
+        self,
+        *args: str,
+        app: str = "chaos-worker",
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Worker:
+        """Start a worker with ``args``; ``env`` is added to its (PGQUEUER_*-free) environment."""
         n = len(self.workers)
         out, err = self.logs_dir / f"worker-{n}.out", self.logs_dir / f"worker-{n}.err"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PGQUEUER_")}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PGQUEUER_")},
+            **(env or {}),
+        }
         if self.dsn:
             env["PGQUEUER_DSN"] = self.dsn
         assert self.names.schema is not None

@@ -20,6 +20,8 @@ single O_APPEND ``write`` so that a SIGKILL loses at most the event in flight:
 ``--gauge FILE`` keeps, in FILE, the number of handlers running across all processes that
 share it (read-modify-write under ``flock``): the value after the increment is recorded in
 the start line, so the tests can prove a concurrency limit exact, not by timestamps.
+With ``--gauge-per-entrypoint`` each entrypoint counts in a file of its own (``FILE.NAME``),
+for limits held across processes while other entrypoints run beside them.
 """
 
 from __future__ import annotations
@@ -48,19 +50,23 @@ from pgqueuer.names import Names
 
 
 class Recorder:
-    def __init__(self, runs_dir: Path, gauge: Path | None) -> None:
+    def __init__(self, runs_dir: Path, gauge: Path | None, per_entrypoint: bool = False) -> None:
         self.fd = os.open(
             runs_dir / f"runs-{os.getpid()}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND
         )
         self.gauge = gauge
+        self.per_entrypoint = per_entrypoint
 
     def line(self, *fields: object) -> None:
         os.write(self.fd, (" ".join(str(f) for f in fields) + "\n").encode())
 
-    def bump(self, delta: int) -> int:
+    def bump(self, delta: int, entrypoint: str = "") -> int:
         if self.gauge is None:
             return 0
-        with self.gauge.open("a+") as f:
+        gauge = self.gauge
+        if self.per_entrypoint:
+            gauge = gauge.with_name(f"{gauge.name}.{entrypoint}")
+        with gauge.open("a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             f.seek(0)
             value = int(f.read().strip() or 0) + delta
@@ -91,6 +97,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=0, help="use a pool of this max size")
     parser.add_argument("--driver", choices=["asyncpg", "psycopg"], default="asyncpg")
     parser.add_argument("--gauge", type=Path, default=None)
+    parser.add_argument("--gauge-per-entrypoint", action="store_true")
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--max-concurrent", type=int, default=0)
     parser.add_argument("--heartbeat-timeout", type=float, default=30.0)
@@ -114,7 +121,7 @@ async def main() -> None:
     dsn = os.environ.get("PGQUEUER_DSN")
     settings = {"application_name": args.app}
     cache = {"statement_cache_size": 0} if args.pgbouncer else {}
-    recorder = Recorder(args.runs_dir, args.gauge)
+    recorder = Recorder(args.runs_dir, args.gauge, args.gauge_per_entrypoint)
     entrypoints = args.entrypoint or ["work"]
 
     async def factory() -> PgQueuer:
@@ -142,7 +149,7 @@ async def main() -> None:
 
         async def handle(job: Job) -> None:
             payload = job.payload or b""
-            gauge = recorder.bump(1)
+            gauge = recorder.bump(1, job.entrypoint)
             recorder.line(
                 "S",
                 job.id,
@@ -169,10 +176,10 @@ async def main() -> None:
                     async with pool.acquire() as conn:
                         await conn.execute("SELECT pg_sleep($1)", op["pool"])
             except asyncio.CancelledError:
-                recorder.bump(-1)
+                recorder.bump(-1, job.entrypoint)
                 recorder.line("C", job.id, os.getpid(), f"{time.time():.6f}")
                 raise
-            recorder.bump(-1)
+            recorder.bump(-1, job.entrypoint)
             recorder.line("E", job.id, os.getpid(), f"{time.time():.6f}")
 
         for spec in entrypoints:

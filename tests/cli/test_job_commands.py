@@ -163,9 +163,13 @@ async def test_stale_workers_backlog(pgq, conn, names, queries) -> None:
     assert workers == [
         {
             "queue_manager_id": str(me),
+            "host": None,  # holds jobs without a registry row (as a PgQueuer 1.6 worker)
+            "pid": None,
             "jobs": 2,
             "oldest_heartbeat": workers[0]["oldest_heartbeat"],
             "newest_heartbeat": workers[0]["newest_heartbeat"],
+            "started_at": None,
+            "last_seen": None,
             "entrypoints": ["a"],
         }
     ]

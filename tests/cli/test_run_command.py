@@ -248,3 +248,44 @@ def test_non_finite_or_negative_seconds_are_usage_errors(option: str, value: str
     r = CliRunner().invoke(cli, ["run", "examples.demo_worker:main", option, value])
     assert r.exit_code == 2, r.output
     assert option in r.stderr and "Traceback" not in r.output
+
+
+async def test_worker_host_is_registered_listed_and_removed_at_sigterm(
+    server: Server, names: Names, conn: asyncpg.Connection, queries: Queries, markers: Path
+) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from pgqueuer_cli.main import cli
+
+    (job,) = await queries.enqueue(["work"], [None])
+    proc = pgq_run(server, names, markers, "run_factories:plain", "--worker-host", "web-7", sleep=2)
+    try:
+        await asyncio.to_thread(wait_for, markers, f"start {job}")
+        assert names.schema is not None
+        listed = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli,
+            ["--schema", names.schema, "workers"],
+            env={**server.env(), "PGQUEUER_TABLEFMT": "plain"},
+        )
+        assert listed.exit_code == 0, listed.output
+        (line,) = [row for row in listed.stdout.splitlines() if "web-7" in row]
+        assert str(proc.pid) in line.split() and "work" in line.split()
+        assert "Host" in listed.stdout and "PID" in listed.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    status, _, err = await _finish(proc)
+    assert status == 0, err
+    left = names.substitute("SELECT count(*) FROM /*@workers_table*/pgqueuer_workers")
+    assert await conn.fetchval(left) == 0
+
+
+def test_a_bad_worker_host_is_one_line_and_exit_2(
+    server: Server, names: Names, markers: Path
+) -> None:
+    proc = pgq_run(server, names, markers, "run_factories:plain", "--worker-host", "a\tb")
+    status, _, err = finish(proc)
+    assert status == 2
+    assert "--worker-host" in err and "printable" in err and "Traceback" not in err

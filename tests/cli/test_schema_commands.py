@@ -72,6 +72,7 @@ async def test_install_with_prefix_and_env_schema(pgq, conn, empty_schema):
         "foo_pgqueuer_log",
         "foo_pgqueuer_statistics",
         "foo_pgqueuer_schedules",
+        "foo_pgqueuer_workers",
     }
     r = await asyncio.to_thread(pgq, "--prefix", "foo_", "--schema", empty_schema, "verify")
     assert r.exit_code == 0, r.output

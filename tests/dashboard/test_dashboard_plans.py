@@ -82,11 +82,12 @@ CASES: dict[str, tuple[tuple[object, ...], tuple[tuple[str, str], ...]]] = {
     ),
     "log_window": ((timedelta(minutes=1), 20_000, 50), ((LOG, "_created"),)),
     "workers": ((1_000_000, 50), ((Q, "_picked_heartbeat_idx"),)),
+    "picked_workers": ((1_000_000, 50), ((Q, "_picked_heartbeat_idx"),)),  # no registry table
     "stale_jobs": ((timedelta(minutes=5), 50), ((Q, "_picked_heartbeat_idx"),)),  # from core
     "recent_log": ((25,), ((LOG, "_created"),)),
     "schedules": ((50,), ()),  # one row per registered schedule: a scan of it is fine
 }
-NO_TABLE = {"db_now", "jit_off"}
+NO_TABLE = {"db_now", "jit_off", "has_registry"}
 
 
 def test_every_dashboard_query_is_checked() -> None:

@@ -135,7 +135,8 @@ async def test_upgrade_from_pgqueuer_release_keeps_rows_and_matches_fresh_instal
     jobs_before = await conn.fetch(
         f"SELECT id, priority, entrypoint, payload, status::text FROM {old.qualify(old.queue_table)} ORDER BY id"
     )
-    assert await schema.verify(conn, old) != []
+    differences = await schema.verify(conn, old)
+    assert "missing table 'pgqueuer_workers'" in differences  # the worker registry is new
 
     plan = await schema.upgrade(conn, old)
     assert not plan.empty

@@ -12,6 +12,7 @@ from pgqueuer.backends.sql_schema import DURABILITY_ENV as DURABILITY
 from pgqueuer.connection import DSN_ENV, PGBOUNCER_ENV
 from pgqueuer.names import PREFIX_ENV as PREFIX
 from pgqueuer.names import SCHEMA_ENV as SCHEMA
+from pgqueuer.registry import WORKER_HOST_ENV
 
 # pgq web --host/--port: the dashboard's names (its envvars module imports nothing optional).
 from pgqueuer_dashboard.envvars import WEB_HOST, WEB_PORT
@@ -27,6 +28,7 @@ WORKER_METRICS_HOST = "PGQUEUER_WORKER_METRICS_HOST"  # pgq run --metrics-host
 WORKER_METRICS_PORT = "PGQUEUER_WORKER_METRICS_PORT"  # pgq run --metrics-port
 PGBOUNCER = PGBOUNCER_ENV  # pgq run --pgbouncer (the library's connection helpers read it too)
 LISTEN_DSN = "PGQUEUER_LISTEN_DSN"  # pgq run --listen-dsn
+WORKER_HOST = WORKER_HOST_ENV  # pgq run --worker-host (pgqueuer.registry reads it too)
 
 __all__ = [
     "DEBUG",
@@ -44,6 +46,7 @@ __all__ = [
     "WEB_HOST",
     "WEB_PORT",
     "WIDEN_ID",
+    "WORKER_HOST",
     "WORKER_METRICS_HOST",
     "WORKER_METRICS_PORT",
 ]

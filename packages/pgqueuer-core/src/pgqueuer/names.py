@@ -42,6 +42,8 @@ OVERRIDABLE: dict[str, tuple[str, str]] = {
     "function": ("PGQUEUER_FUNCTION", "fn_pgqueuer_changed"),
     "trigger": ("PGQUEUER_TRIGGER", "tg_pgqueuer_changed"),
     "channel": ("PGQUEUER_CHANNEL", "ch_pgqueuer"),
+    # Not in PgQueuer 1.6: the worker registry (host, pid, last seen) of this project.
+    "workers_table": ("PGQUEUER_WORKERS_TABLE", "pgqueuer_workers"),
 }
 PREFIX_ENV = "PGQUEUER_PREFIX"
 SCHEMA_ENV = "PGQUEUER_SCHEMA"
@@ -60,6 +62,7 @@ QUEUE_SUFFIXES = (
 LOG_SUFFIXES = ("_pkey", "_id_seq", "_not_aggregated", "_created", "_job_id_status")
 STATISTICS_SUFFIXES = ("_pkey", "_id_seq", "_unique_count")
 SCHEDULES_SUFFIXES = ("_pkey", "_id_seq", "_expression_entrypoint_key")
+WORKERS_SUFFIXES = ("_pkey",)
 TRIGGER_SUFFIXES = ("", "_update", "_delete")
 
 
@@ -97,6 +100,7 @@ class Names:
     function: str
     trigger: str
     channel: str
+    workers_table: str = "pgqueuer_workers"
 
     @classmethod
     def create(
@@ -185,6 +189,7 @@ class Names:
             (self.queue_table_log, LOG_SUFFIXES),
             (self.statistics_table, STATISTICS_SUFFIXES),
             (self.schedules_table, SCHEDULES_SUFFIXES),
+            (self.workers_table, WORKERS_SUFFIXES),
         ]
 
     def derived_names(self) -> list[str]:

@@ -34,6 +34,7 @@ from pgqueuer.ports.metrics import WORKER_METRICS, WorkerObserver
 from pgqueuer.ports.tracing import TracingProtocol, resolve_tracer
 from pgqueuer.qmcompat import QueueManagerCompat
 from pgqueuer.queries import Queries
+from pgqueuer.registry import WorkerRegistry, worker_host
 from pgqueuer.types import JobId, OnFailure, QueueExecutionMode
 from pgqueuer.worker import maintenance, policy
 from pgqueuer.worker.execution import JobRunner
@@ -74,8 +75,10 @@ class QueueManager(QueueManagerCompat):
         tracer: TracingProtocol | None = None,
         *,
         metrics: WorkerObserver | None = None,
+        host: str | None = None,
     ) -> None:
         self.queries = queries
+        self.host = worker_host(host)  # shown by `pgq workers` (see pgqueuer.registry)
         # Both fall back to the process-wide ones (set_tracing_class, set_worker_metrics),
         # resolved when run() starts; None there too means no calls at all per job.
         self.tracer = tracer
@@ -252,6 +255,9 @@ class QueueManager(QueueManagerCompat):
             names = list(self.entrypoint_registry)
             limits = [ex.parameters.concurrency_limit for ex in self.entrypoint_registry.values()]
             listener.active = True
+            registry = WorkerRegistry.for_queries(
+                self.queries, self.queue_manager_id, self.host, names, beat_timeout
+            )
             chores = await maintenance.Chores.start(
                 self.queries,
                 self.connection,
@@ -263,6 +269,7 @@ class QueueManager(QueueManagerCompat):
                 max_attempts=max_attempts,
                 aggregate_every=aggregate_every,
                 retention=retention,
+                registry=registry,
             )
             watcher = asyncio.create_task(self._watch_shutdown())
             runner = JobRunner(

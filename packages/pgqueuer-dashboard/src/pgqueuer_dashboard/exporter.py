@@ -193,7 +193,9 @@ class DatabaseMetrics:
                 ("entrypoint",),
             ),
             self._gauge(
-                "workers", "Workers (queue managers) holding running jobs.", [((), len(workers))]
+                "workers",
+                "Workers (queue managers) holding running jobs.",
+                [((), sum(1 for w in workers if w.running_jobs))],
             ),
             self._gauge(
                 "stale_jobs",

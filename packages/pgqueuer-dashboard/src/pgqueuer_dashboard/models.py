@@ -62,13 +62,24 @@ class EntrypointStats:
 
 @dataclass(frozen=True, slots=True)
 class Worker:
-    """A worker (queue manager) holding running jobs."""
+    """A worker (queue manager): registered and alive, or holding running jobs.
+
+    ``host``, ``pid``, ``started_at`` and ``last_seen`` come from the worker registry; they are
+    None for a worker that holds jobs without a registry row (PgQueuer 1.6's, or any worker on
+    a database without the registry table). ``entrypoints`` are the ones the worker serves
+    (registered), or those of its running jobs when it has no row. The heartbeats are those of
+    its running jobs (None when it runs none).
+    """
 
     queue_manager_id: uuid.UUID | None
     running_jobs: int
-    last_heartbeat: datetime
-    oldest_heartbeat: datetime
+    last_heartbeat: datetime | None
+    oldest_heartbeat: datetime | None
     entrypoints: tuple[str, ...]
+    host: str | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

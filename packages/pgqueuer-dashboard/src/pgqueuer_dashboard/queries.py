@@ -173,16 +173,27 @@ class Dashboard:
         return self._reading()
 
     async def workers(self, limit: int = 50, *, count_cap: int = DEFAULT_COUNT_CAP) -> list[Worker]:
-        """Workers holding running jobs, the busiest first."""
+        """Registered workers that are alive, and workers holding running jobs, busiest first.
+
+        On a database without the registry table (PgQueuer 1.6's, before ``pgq upgrade``)
+        only workers holding running jobs are listed, without host and pid.
+        """
         async with self._reading():
-            rows = await self._rows("workers", count_cap, limit)
+            registry = self.names.qualify(self.names.workers_table)
+            has_registry = (await self._rows("has_registry", registry))[0]["ok"]
+            block = "workers" if has_registry else "picked_workers"
+            rows = await self._rows(block, count_cap, limit)
         return [
             Worker(
                 r["queue_manager_id"],
                 r["jobs"],
                 r["last_heartbeat"],
                 r["oldest_heartbeat"],
-                tuple(r["entrypoints"]),
+                tuple(sorted(r["entrypoints"] or ())),
+                r["host"],
+                r["pid"],
+                r["started_at"],
+                r["last_seen"],
             )
             for r in rows
         ]

@@ -163,14 +163,25 @@ def render_text(snapshot: Snapshot, tablefmt: str = "pretty", *, where: str = ""
             [
                 [
                     w.queue_manager_id,
+                    w.host or "-",
+                    w.pid or "-",
                     w.running_jobs,
                     _time(w.last_heartbeat),
+                    _time(w.last_seen),
                     ", ".join(w.entrypoints),
                 ]
                 for w in s.workers
             ],
-            ["Worker", "Running jobs", "Last heartbeat", "Entrypoints"],
-            "No worker is running a job.",
+            [
+                "Worker",
+                "Host",
+                "PID",
+                "Running jobs",
+                "Last heartbeat",
+                "Last seen",
+                "Entrypoints",
+            ],
+            "No worker is registered or running a job.",
             tablefmt,
         )
     )

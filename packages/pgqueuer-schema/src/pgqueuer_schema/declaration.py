@@ -64,6 +64,7 @@ class Table:
     columns: tuple[Column, ...]
     unique: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (constraint name, columns)
     serial: bool = True  # id drawn from an owned sequence {table}_id_seq
+    key: str = "id"  # the primary key column ({table}_pkey)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -97,18 +98,21 @@ PERSISTENCE: dict[Durability, dict[str, bool]] = {
         "queue_table_log": False,
         "statistics_table": False,
         "schedules_table": False,
+        "workers_table": False,
     },
     Durability.balanced: {
         "queue_table": True,
         "queue_table_log": False,
         "statistics_table": False,
         "schedules_table": True,
+        "workers_table": True,  # logged: a hot standby can show the workers
     },
     Durability.durable: {
         "queue_table": True,
         "queue_table_log": True,
         "statistics_table": True,
         "schedules_table": True,
+        "workers_table": True,
     },
 }
 
@@ -217,6 +221,25 @@ def declare(names: Names) -> Declaration:
             unique=(
                 (names.derived(sched, "_expression_entrypoint_key"), ("expression", "entrypoint")),
             ),
+        ),
+        # The worker registry: one row per running worker, written when it starts, refreshed
+        # by its maintenance loop, deleted when it stops. A row whose expires_at has passed
+        # belongs to a worker that died without saying so; workers prune such rows.
+        Table(
+            "workers_table",
+            names.workers_table,
+            (
+                Column("queue_manager_id", "uuid", True),
+                Column("host", "text", True),
+                Column("pid", "integer", True),
+                Column("entrypoints", "text[]", True),
+                Column("version", "text", False),
+                Column("started_at", "timestamp with time zone", True, now),
+                Column("last_seen", "timestamp with time zone", True, now),
+                Column("expires_at", "timestamp with time zone", True),
+            ),
+            serial=False,
+            key="queue_manager_id",
         ),
     )
 

@@ -15,7 +15,13 @@ from pgqueuer.sql import load_blocks
 if TYPE_CHECKING:
     import asyncpg
 
-TABLE_FIELDS = ("queue_table", "queue_table_log", "statistics_table", "schedules_table")
+TABLE_FIELDS = (
+    "queue_table",
+    "queue_table_log",
+    "statistics_table",
+    "schedules_table",
+    "workers_table",
+)
 
 
 def _q(name: str) -> str:
@@ -140,7 +146,9 @@ async def read_catalog(target: Session | asyncpg.Connection, names: Names) -> Ca
                 r["name"], res.strip(r["type"]), r["not_null"], default, r["identity"]
             )
     if tables:
-        qualified = {names.qualify(getattr(names, f)): f for f in tables}
+        qualified = {
+            names.qualify(getattr(names, f)): f for f, t in tables.items() if "id" in t.columns
+        }
         for r in await conn.fetch(_q("inspect_sequences"), list(qualified)):
             table = tables[qualified[r["table_name"]]]
             table.id_sequence_type, table.id_sequence = r["type"], r["sequence"]

@@ -69,7 +69,8 @@ def table_sql(names: Names, table: Table, logged: bool, *, if_not_exists: bool =
                 default=qualified_tail(names, col.default) if col.default else None,
             )
             cols.append(qualified.ddl())
-    cols.append(f"CONSTRAINT {quote_ident(names.derived(table.name, '_pkey'))} PRIMARY KEY (id)")
+    pkey = quote_ident(names.derived(table.name, "_pkey"))
+    cols.append(f"CONSTRAINT {pkey} PRIMARY KEY ({table.key})")
     for name, columns in table.unique:
         cols.append(f"CONSTRAINT {quote_ident(name)} UNIQUE ({', '.join(columns)})")
     return template(
@@ -150,6 +151,7 @@ def schemas_of(names: Names) -> list[str]:
         "queue_table_log",
         "statistics_table",
         "schedules_table",
+        "workers_table",
         "queue_status_type",
         "function",
     ):
@@ -168,7 +170,13 @@ def uninstall_sql(names: Names) -> str:
         for t in names.trigger_names
     )
     out.append(template("drop_function", function=names.qualify(names.function)))
-    for field in ("queue_table", "queue_table_log", "statistics_table", "schedules_table"):
+    for field in (
+        "queue_table",
+        "queue_table_log",
+        "statistics_table",
+        "schedules_table",
+        "workers_table",
+    ):
         out.append(template("drop_table", table=names.qualify(getattr(names, field))))
     for enum in (names.qualify(names.queue_status_type), retired_statistics_enum(names)):
         out.append(template("drop_type", "upgrade.sql", type=enum))

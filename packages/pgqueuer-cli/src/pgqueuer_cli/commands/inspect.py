@@ -99,22 +99,53 @@ def stale(settings: Settings, threshold: timedelta, limit: int, as_json: bool) -
 
 
 @click.command()
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="List at most this many workers.",
+)
 @json_option
 @click.pass_obj
-def workers(settings: Settings, as_json: bool) -> None:
-    """List the workers holding running jobs.
+def workers(settings: Settings, limit: int, as_json: bool) -> None:
+    """List the workers: host, pid, entrypoints, running jobs, last seen.
+
+    Workers register themselves (host, pid) while they run and refresh that every
+    heartbeat_timeout / 2; workers holding running jobs without a registration (PgQueuer
+    1.6's, or on a database 'pgq upgrade' has not given the registry yet) are listed
+    without host and pid. The same query feeds 'pgq dashboard' and the web dashboard, and
+    it only reads (a hot standby will do).
 
     \b
     Example:
+      pgq workers
       pgq workers --json
     """
+    from pgqueuer_dashboard import Dashboard
 
     async def work(conn: asyncpg.Connection) -> list[Any]:
-        return await queries_for(conn, settings).active_workers()
+        return await Dashboard(conn, settings.names).workers(limit)
 
     found = run_db(settings, work)
     if as_json:
-        print_json(found)
+        print_json(
+            [
+                {
+                    "queue_manager_id": w.queue_manager_id,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "jobs": w.running_jobs,
+                    "oldest_heartbeat": w.oldest_heartbeat,
+                    "newest_heartbeat": w.last_heartbeat,
+                    "started_at": w.started_at,
+                    "last_seen": w.last_seen,
+                    "entrypoints": list(w.entrypoints),
+                }
+                for w in found
+            ]
+        )
         return
     if not found:
         click.echo("No workers are holding picked jobs.")
@@ -122,9 +153,12 @@ def workers(settings: Settings, as_json: bool) -> None:
     rows = [
         [
             w.queue_manager_id,
-            w.jobs,
+            w.host or "",
+            w.pid or "",
+            w.running_jobs,
             when(w.oldest_heartbeat),
-            when(w.newest_heartbeat),
+            when(w.last_heartbeat),
+            when(w.last_seen),
             ", ".join(w.entrypoints),
         ]
         for w in found
@@ -132,7 +166,16 @@ def workers(settings: Settings, as_json: bool) -> None:
     click.echo(
         table(
             rows,
-            ["Queue manager", "Picked jobs", "Oldest heartbeat", "Newest heartbeat", "Entrypoints"],
+            [
+                "Queue manager",
+                "Host",
+                "PID",
+                "Picked jobs",
+                "Oldest heartbeat",
+                "Newest heartbeat",
+                "Last seen",
+                "Entrypoints",
+            ],
         )
     )
 

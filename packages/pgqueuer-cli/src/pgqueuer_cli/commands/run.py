@@ -63,6 +63,18 @@ def _serve_metrics(host: str, port: int) -> None:
     )
 
 
+def _worker_host(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    from pgqueuer.errors import InvalidOptionError
+    from pgqueuer.registry import worker_host
+
+    try:
+        return worker_host(value)
+    except InvalidOptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _seconds(minimum: float = 0.0) -> click.FloatRange:
     return Seconds(min=minimum)
 
@@ -178,6 +190,15 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     help="Address for --metrics-port.",
 )
 @click.option(
+    "--worker-host",
+    default=None,
+    envvar=envvars.WORKER_HOST,
+    show_envvar=True,
+    callback=_worker_host,
+    help="The host name this worker registers, shown by 'pgq workers' and the dashboards "
+    "[default: the machine's host name].",
+)
+@click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="INFO",
@@ -204,6 +225,7 @@ def run(
     poll_interval: float | None,
     metrics_port: int | None,
     metrics_host: str,
+    worker_host: str | None,
     log_level: str,
 ) -> None:
     """Run the worker FACTORY builds (module:function), until SIGINT/SIGTERM.
@@ -236,6 +258,8 @@ def run(
         os.environ[envvars.SCHEMA] = settings.names.schema
     if settings.dsn:
         os.environ[envvars.LIBRARY_DSN] = settings.dsn
+    if worker_host:
+        os.environ[envvars.WORKER_HOST] = worker_host
     from pgqueuer.errors import InvalidOptionError
     from pgqueuer.factories import FactoryError, FactoryResultError
     from pgqueuer.listening import Listening, ListenThroughPoolerError

@@ -95,8 +95,14 @@ class SqlAdmin(SqlBase):
     async def log_statistics(
         self, limit: int | None = None, last: timedelta | None = None
     ) -> list[LogStatistics]:
-        """Per-second statistics, newest first (``limit`` rows, only the ``last`` span)."""
-        await self.aggregate_logs()
+        """Per-second statistics, newest first (``limit`` rows, only the ``last`` span).
+
+        New log rows are folded in first, except on a session that cannot write (a hot
+        standby, a read-only transaction): there the statistics are those the workers on the
+        primary have folded (every ``log_aggregation_interval``).
+        """
+        if not (await self._rows("is_read_only"))[0]["ok"]:
+            await self.aggregate_logs()
         rows = await self._rows("log_statistics", limit, last)
         return [
             LogStatistics(r["count"], r["created"], r["entrypoint"], r["priority"], r["status"])

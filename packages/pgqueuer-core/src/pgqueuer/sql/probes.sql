@@ -50,3 +50,7 @@ SELECT EXISTS (
     SELECT 1 FROM pg_catalog.pg_trigger
     WHERE tgrelid = to_regclass($1) AND tgname = $2 AND NOT tgisinternal
 ) AS ok;
+
+-- name: is_read_only
+-- Whether this session cannot write: a hot standby, or a read-only transaction.
+SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean AS ok;

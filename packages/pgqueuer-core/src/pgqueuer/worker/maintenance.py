@@ -30,6 +30,7 @@ from pgqueuer.heartbeat import HeartbeatThread
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
     from pgqueuer.queries import Queries
+    from pgqueuer.registry import WorkerRegistry
 
 logger = logging.getLogger("pgqueuer")
 
@@ -110,9 +111,15 @@ async def aggregate_loop(
 class Chores:
     """The background chores of one ``run()``: started together, stopped together."""
 
-    def __init__(self, beater: HeartbeatThread | None, tasks: list[asyncio.Task[None]]) -> None:
+    def __init__(
+        self,
+        beater: HeartbeatThread | None,
+        tasks: list[asyncio.Task[None]],
+        registry: WorkerRegistry | None = None,
+    ) -> None:
         self.beater = beater
         self.tasks = tasks
+        self.registry = registry
 
     @classmethod
     async def start(
@@ -128,8 +135,10 @@ class Chores:
         max_attempts: int,
         aggregate_every: float,
         retention: timedelta | None,
+        registry: WorkerRegistry | None = None,
     ) -> Chores:
-        """Heartbeats (a thread, else on the loop), rescue, and aggregation unless every is 0."""
+        """Heartbeats (a thread, else on the loop), rescue, aggregation unless every is 0, and
+        the worker's row in the registry (written now, refreshed, deleted at stop)."""
         beater = await start_heartbeats(driver, queries.sql, queue_manager_id, held, beat_timeout)
         beat_here = held if beater is None else None  # no thread: beat on the event loop
         tasks = [
@@ -141,7 +150,10 @@ class Chores:
             tasks.append(
                 asyncio.create_task(aggregate_loop(queries, aggregate_every, retention, logged))
             )
-        return cls(beater, tasks)
+        if registry is not None:
+            await registry.start()
+            tasks.append(asyncio.create_task(registry.run()))
+        return cls(beater, tasks, registry)
 
     def cancel(self) -> None:
         for task in self.tasks:
@@ -150,5 +162,7 @@ class Chores:
     async def stop(self) -> None:
         """Wait for the cancelled tasks, then stop the heartbeat thread."""
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.registry is not None:
+            await self.registry.stop()
         if self.beater is not None:
             await asyncio.to_thread(self.beater.stop)

@@ -91,11 +91,41 @@ ORDER BY g.entrypoint
 LIMIT $3;
 
 -- name: workers
--- Workers holding running jobs: how many, their newest and oldest heartbeat, which
--- entrypoints. Reads at most $1 picked rows through the picked-rows index.
+-- Every worker worth showing: registered ones that are alive (their registry row has not
+-- expired) or hold running jobs, and workers holding running jobs without a registry row
+-- (PgQueuer 1.6's, or started before the upgrade added the table): host, pid, entrypoints,
+-- running jobs, heartbeats, last seen. Reads at most $1 picked rows through the picked-rows
+-- index, and the registry (one small row per worker).
 -- $1 int at most this many picked rows
 -- $2 int at most this many workers
-SELECT p.queue_manager_id, count(*) AS jobs, max(p.heartbeat) AS last_heartbeat,
+WITH picked AS (
+    SELECT p.queue_manager_id, count(*) AS jobs, max(p.heartbeat) AS last_heartbeat,
+           min(p.heartbeat) AS oldest_heartbeat,
+           array_agg(DISTINCT p.entrypoint ORDER BY p.entrypoint) AS entrypoints
+    FROM (SELECT q.queue_manager_id, q.heartbeat, q.entrypoint
+          FROM /*@queue_table*/pgqueuer AS q
+          WHERE q.status = 'picked'
+          LIMIT $1) AS p
+    GROUP BY p.queue_manager_id
+)
+SELECT coalesce(w.queue_manager_id, k.queue_manager_id) AS queue_manager_id,
+       w.host, w.pid, w.started_at, w.last_seen,
+       coalesce(k.jobs, 0) AS jobs, k.last_heartbeat, k.oldest_heartbeat,
+       coalesce(w.entrypoints, k.entrypoints) AS entrypoints
+FROM /*@workers_table*/pgqueuer_workers AS w
+FULL JOIN picked AS k ON k.queue_manager_id = w.queue_manager_id
+WHERE w.expires_at > now() OR k.jobs IS NOT NULL
+ORDER BY jobs DESC, w.host, w.pid, 1
+LIMIT $2;
+
+-- name: picked_workers
+-- The workers section of a database without the registry table (PgQueuer 1.6's, before
+-- 'pgq upgrade'): workers holding running jobs only, shaped like the workers block.
+-- $1 int at most this many picked rows
+-- $2 int at most this many workers
+SELECT p.queue_manager_id, NULL::text AS host, NULL::int AS pid,
+       NULL::timestamptz AS started_at, NULL::timestamptz AS last_seen,
+       count(*) AS jobs, max(p.heartbeat) AS last_heartbeat,
        min(p.heartbeat) AS oldest_heartbeat,
        array_agg(DISTINCT p.entrypoint ORDER BY p.entrypoint) AS entrypoints
 FROM (SELECT q.queue_manager_id, q.heartbeat, q.entrypoint
@@ -105,6 +135,11 @@ FROM (SELECT q.queue_manager_id, q.heartbeat, q.entrypoint
 GROUP BY p.queue_manager_id
 ORDER BY jobs DESC, p.queue_manager_id
 LIMIT $2;
+
+-- name: has_registry
+-- Whether the worker registry table exists (it does once 'pgq upgrade' or install made it).
+-- $1 text the registry table's quoted, qualified name
+SELECT to_regclass($1) IS NOT NULL AS ok;
 
 -- name: schedules
 -- Cron schedules, the next to run first (a small table: one row per registered schedule).
