@@ -23,6 +23,7 @@ SELECT 2;
 """
 
 INSPECT_BLOCKS = {
+    "current_schema",
     "inspect_tables",
     "inspect_columns",
     "inspect_indexes",

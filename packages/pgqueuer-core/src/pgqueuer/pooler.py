@@ -24,9 +24,11 @@ import contextlib
 import logging
 from typing import Any
 
+from pgqueuer.driverbase import DRIVER_SQL
+
 logger = logging.getLogger("pgqueuer")
 
-BACKEND_PID = "SELECT pg_backend_pid() AS pid"
+BACKEND_PID = DRIVER_SQL["backend_pid"]
 PROOF_ROUNDS = 3
 
 

@@ -22,3 +22,8 @@ SELECT pg_notify($1, $2)
 -- name: ping
 -- Whether the connection still answers.
 SELECT 1
+
+-- name: backend_pid
+-- The server process this connection's statements run on (pgqueuer.pooler compares it with the
+-- pid the login announced, and across two connections, to tell a pooler is in between).
+SELECT pg_backend_pid() AS pid
