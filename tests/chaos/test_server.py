@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from accounting import Cluster, Fleet, Producer, account, count, figures, op, read_runs, wait_for
 from conftest import unique_schema
+from localbouncer import LocalBouncer
 
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.names import Names
@@ -156,6 +157,68 @@ async def test_workers_and_listeners_carry_on_after_server_restarts(
         claims_lost_in_the_crash_run_again=acc.lost_claim_reruns,
         **acc.summary(),
     )
+
+
+# -- 2b. the same restart, with the workers and the producer behind a PgBouncer ------------
+
+
+async def test_workers_behind_a_bouncer_carry_on_after_the_server_restarts(
+    cluster: Cluster, cnames: Names, tmp_path: Path
+) -> None:
+    """Issue 18: the bouncer keeps the clients' connections while PostgreSQL restarts behind
+    it; a polling worker and one that LISTENs on a direct connection both work again and
+    nothing acknowledged is lost."""
+    bouncer = LocalBouncer(tmp_path / "bouncer", cluster.dsn).start()
+    fleet = Fleet(bouncer.dsn("postgres"), cnames, tmp_path / "runs", tmp_path / "logs")
+    try:
+        common = ("--pgbouncer", "--heartbeat-timeout", "2", "--batch-size", "10")
+        workers = [
+            await fleet.start(*common, "--poll-interval", "0.3"),
+            await fleet.start(*common, "--listen-dsn", cluster.dsn, "--dequeue-timeout", "30"),
+        ]
+        stop = asyncio.Event()
+        producer = Producer(
+            bouncer.dsn("postgres"), cnames, payload=op(sleep=0.02), batch=10, interval=0.05,
+            statement_cache_size=0,
+        )  # fmt: skip
+        producing = asyncio.create_task(producer.run(stop))
+        try:
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(cluster.stop, "fast")
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(cluster.start)
+            back = time.time()
+            for worker in workers:
+                await wait_for(
+                    lambda w=worker, t=back: any(
+                        r.pid == w.pid and r.how == "E" and r.started > t
+                        for r in read_runs(fleet.runs_dir)
+                    ),
+                    30,
+                    f"worker {worker.pid} working again through the bouncer after the restart",
+                )
+                assert worker.alive(), fleet.stderr()[-3000:]
+        finally:
+            stop.set()
+            await producing
+        conn = await asyncpg.connect(cluster.dsn)
+        try:
+
+            async def drained() -> bool:
+                return await count(conn, cnames, "status <> 'failed'") == 0
+
+            await wait_for(drained, 30, "the queue drained after the restart")
+            await fleet.stop_gracefully()
+            assert not fleet.tracebacks(), fleet.tracebacks()[0]
+            acc = await account(conn, cnames, producer.ids, fleet.runs_dir, server_crash=True)
+        finally:
+            await conn.close()
+        done = acc.completed | acc.failed
+        missing = sorted(producer.ids - done)[:10]
+        assert producer.ids <= done, f"acknowledged jobs that did not end: {missing}"
+    finally:
+        fleet.stop_all()
+        bouncer.destroy()
 
 
 # -- 11. a transaction left open on the server during load ---------------------------------
