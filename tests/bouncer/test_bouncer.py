@@ -280,10 +280,11 @@ async def _empty(conn: asyncpg.Connection, names: Names) -> bool:
     return await count(conn, names) == 0
 
 
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
 async def test_a_sigkilled_worker_loses_nothing_through_the_bouncer(
-    fleet: Fleet, bouncer: Bouncer, names: Names, conn: asyncpg.Connection
+    fleet: Fleet, bouncer: Bouncer, names: Names, conn: asyncpg.Connection, driver: str
 ) -> None:
-    args = ("--pgbouncer", "--poll-interval", "0.2", "--heartbeat-timeout", "1")
+    args = ("--pgbouncer", "--poll-interval", "0.2", "--heartbeat-timeout", "1", "--driver", driver)
     victim = await fleet.start(*args, "--batch-size", "5")
     await fleet.start(*args, "--batch-size", "5")
     stop = asyncio.Event()

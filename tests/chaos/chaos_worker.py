@@ -134,11 +134,12 @@ async def main() -> None:
         elif args.driver == "psycopg":
             import psycopg
 
-            driver = PsycopgDriver(
-                await psycopg.AsyncConnection.connect(
-                    dsn or "", autocommit=True, application_name=args.app
-                )
+            conn = await psycopg.AsyncConnection.connect(
+                dsn or "", autocommit=True, application_name=args.app
             )
+            if args.pgbouncer:
+                conn.prepare_threshold = None  # no server-side prepared statements
+            driver = PsycopgDriver(conn)
         else:
             driver = await AsyncpgDriver.connect(dsn, server_settings=settings, **cache)
         pgq = ChaosPgQueuer(
