@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import statistics
@@ -138,7 +139,13 @@ async def worker_connection(driver: str) -> tuple[Any, Any]:
         pconn = await psycopg.AsyncConnection.connect(DSN or "", autocommit=True)
         return pconn, PsycopgDriver(pconn)
     conn = await connect()
-    return conn, AsyncpgDriver(conn, connect=connect)
+    if OPENS_CONNECTIONS:  # ours: the heartbeat thread and reconnect need a way to open one
+        return conn, AsyncpgDriver(conn, connect=connect)
+    return conn, AsyncpgDriver(conn)  # PgQueuer 1.6 has no connect=
+
+
+# This file also runs under PgQueuer 1.6, whose AsyncpgDriver takes the connection only.
+OPENS_CONNECTIONS = "connect" in inspect.signature(AsyncpgDriver).parameters
 
 
 def consumer(driver: Any, on_job: Any) -> PgQueuer:
