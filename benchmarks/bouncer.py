@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -82,16 +83,14 @@ async def drain(mode: str, direct: str, bounced: str, args: argparse.Namespace) 
         options = {"pgbouncer": True, "listen_dsn": direct}
     elif mode == "bouncer-poll":
         options = {"pgbouncer": True, "poll_interval": timedelta(seconds=1)}
-    conns = [
-        await asyncpg.connect(
-            bounced if through else direct, statement_cache_size=0 if through else 100
-        )
-        for _ in range(args.workers)
-    ]
+    connect = functools.partial(
+        asyncpg.connect, bounced if through else direct, statement_cache_size=0 if through else 100
+    )
+    conns = [await connect() for _ in range(args.workers)]
     done = 0
 
     def consumer(conn: asyncpg.Connection) -> PgQueuer:
-        pgq = PgQueuer(AsyncpgDriver(conn), names=names)
+        pgq = PgQueuer(AsyncpgDriver(conn, connect=connect), names=names)  # heartbeat thread
 
         @pgq.entrypoint("bench")
         async def bench(job: Job) -> None:
