@@ -80,8 +80,8 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
 
     conns, pgqs = [], []
     for _ in range(cfg["workers"]):
-        conn = await runner.connect()
-        pgq = PgQueuer(AsyncpgDriver(conn))
+        conn, driver = await runner.worker_connection("asyncpg")  # ours: with connect=
+        pgq = PgQueuer(driver)
         for name in cfg["entrypoints"]:
             limit = cfg.get("limits", {}).get(name, 0)
             pgq.entrypoint(name, concurrency_limit=limit)(handler())

@@ -87,7 +87,7 @@ async def drain(layout: str, args: argparse.Namespace) -> dict[str, Any]:
     runs: collections.Counter[int] = collections.Counter()
 
     def worker(i: int, conn: asyncpg.Connection) -> PgQueuer:
-        pgq = PgQueuer(AsyncpgDriver(conn))
+        pgq = PgQueuer(AsyncpgDriver(conn, connect=connect))  # heartbeat thread
         for ep in served(i, args):
 
             @pgq.entrypoint(ep)
