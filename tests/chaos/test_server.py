@@ -15,7 +15,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from accounting import Cluster, Fleet, Producer, account, count, figures, op, read_runs, wait_for
+from accounting import (
+    Cluster,
+    Fleet,
+    Producer,
+    Worker,
+    account,
+    count,
+    figures,
+    op,
+    read_runs,
+    wait_for,
+)
 from conftest import unique_schema
 from localbouncer import LocalBouncer
 
@@ -64,6 +75,19 @@ async def fleet(cluster: Cluster, cnames: Names, tmp_path: Path) -> AsyncIterato
         pool.stop_all()
 
 
+async def working_again(fleet: Fleet, workers: list[Worker], since: float, how: str) -> None:
+    """Wait (30 s at most) until every worker completed a job that started after ``since``."""
+    for worker in workers:
+        await wait_for(
+            lambda w=worker: any(
+                r.pid == w.pid and r.how == "E" and r.started > since
+                for r in read_runs(fleet.runs_dir)
+            ),
+            30,
+            f"worker {worker.pid} working again {how}",
+        )
+
+
 # -- 2. PostgreSQL restarted under load -----------------------------------------------------
 
 
@@ -91,16 +115,7 @@ async def test_workers_and_listeners_carry_on_after_server_restarts(
             await asyncio.sleep(0.5)  # the workers notice and keep retrying meanwhile
             await asyncio.to_thread(cluster.start)
             up = time.monotonic()
-            back = time.time()
-            for worker in workers:
-                await wait_for(
-                    lambda w=worker, t=back: any(
-                        r.pid == w.pid and r.how == "E" and r.started > t
-                        for r in read_runs(fleet.runs_dir)
-                    ),
-                    30,
-                    f"worker {worker.pid} working again after a {mode} restart",
-                )
+            await working_again(fleet, workers, time.time(), f"after a {mode} restart")
             restarts.append(
                 {
                     "mode": mode,
@@ -187,17 +202,8 @@ async def test_workers_behind_a_bouncer_carry_on_after_the_server_restarts(
             await asyncio.to_thread(cluster.stop, "fast")
             await asyncio.sleep(0.5)
             await asyncio.to_thread(cluster.start)
-            back = time.time()
-            for worker in workers:
-                await wait_for(
-                    lambda w=worker, t=back: any(
-                        r.pid == w.pid and r.how == "E" and r.started > t
-                        for r in read_runs(fleet.runs_dir)
-                    ),
-                    30,
-                    f"worker {worker.pid} working again through the bouncer after the restart",
-                )
-                assert worker.alive(), fleet.stderr()[-3000:]
+            await working_again(fleet, workers, time.time(), "through the bouncer")
+            assert all(w.alive() for w in workers), fleet.stderr()[-3000:]
         finally:
             stop.set()
             await producing
