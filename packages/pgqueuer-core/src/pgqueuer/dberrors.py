@@ -49,6 +49,7 @@ UNIQUE_VIOLATION = "23505"
 SEAT_RACE_STATES = frozenset({UNIQUE_VIOLATION, "40P01"})  # and deadlock_detected
 AUTHENTICATION_STATES = frozenset({"28000", "28P01"})
 NO_DATABASE = "3D000"
+FEATURE_NOT_SUPPORTED = "0A000"  # e.g. LISTEN on a hot standby
 
 Kind = Literal[
     "authentication",  # the server refused the login (28000, 28P01)

@@ -23,6 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from pgqueuer.connection import DSN_ENV, resolve_dsn
 from pgqueuer.db import AsyncpgDriver
+from pgqueuer.dberrors import classify
 from pgqueuer.errors import PgQueuerError
 from pgqueuer.names import Names
 from pgqueuer.queries import Queries
@@ -117,7 +118,9 @@ class _Reader:
                 connection = cast("asyncpg.Connection", conn)  # a pool proxy forwards every call
                 queries = Queries(AsyncpgDriver(connection), self.names)
                 return await work(queries, Dashboard(connection, self.names))
-        except (PgQueuerError, asyncpg.PostgresError, OSError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, PgQueuerError) and classify(exc) is None:
+                raise
             raise ToolError(f"{type(exc).__name__}: {exc}") from None
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
+from pgqueuer.dberrors import FEATURE_NOT_SUPPORTED, sqlstate
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web.source import UNAVAILABLE
 
@@ -86,15 +87,16 @@ class Broadcaster:
                     self._changed.set()
                 first = False
                 await lost.wait()
-            except asyncpg.FeatureNotSupportedError as exc:
-                # A hot standby refuses LISTEN during recovery: the pages still work (they
-                # read), only their live updates are off. Say it once; do not retry forever.
-                logger.warning("pgq web: no live updates from this server (%s)", exc)
-                return
-            except UNAVAILABLE as exc:
-                logger.warning("pgq web: LISTEN connection unavailable (%s); retrying", exc)
-            except Exception:  # never let the listener die silently; keep trying
-                logger.exception("pgq web: the LISTEN connection failed; retrying")
+            except Exception as exc:
+                if sqlstate(exc) == FEATURE_NOT_SUPPORTED:
+                    # A hot standby refuses LISTEN during recovery: the pages still work (they
+                    # read), only their live updates are off. Say it once; do not retry forever.
+                    logger.warning("pgq web: no live updates from this server (%s)", exc)
+                    return
+                if isinstance(exc, UNAVAILABLE):
+                    logger.warning("pgq web: LISTEN connection unavailable (%s); retrying", exc)
+                else:  # never let the listener die silently; keep trying
+                    logger.exception("pgq web: the LISTEN connection failed; retrying")
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():

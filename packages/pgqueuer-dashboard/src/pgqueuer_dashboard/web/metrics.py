@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request, Response
 
+from pgqueuer.dberrors import classify
 from pgqueuer.names import Names
 from pgqueuer_dashboard.web.auth import WebAuth
 
@@ -65,7 +66,9 @@ def create_metrics_router(endpoint: MetricsEndpoint, auth: WebAuth) -> APIRouter
             data, content_type = await endpoint.body()
         except ImportError:
             return Response(MISSING, status_code=501, media_type="text/plain")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:
+            if classify(exc) is None:  # not a database failure: a bug, let it show
+                raise
             logger.warning("pgq web /metrics: database unavailable: %s", exc)
             return Response(
                 f"database unavailable: {type(exc).__name__}\n",
