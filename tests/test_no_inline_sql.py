@@ -18,13 +18,9 @@ STATEMENT = re.compile(
     r"|\s*WITH\s+\w+\s+AS\s*\(",
 )
 
-# Allowed for now, each with why. The driver modules belong to the driver seam being reworked
-# in issue 17 (session settings, pg_notify, a liveness probe): their statements move into
-# pgqueuer/sql/connection.sql with that work, and then this list should be empty.
-ALLOWED = {
-    "packages/pgqueuer-core/src/pgqueuer/db.py",
-    "packages/pgqueuer-core/src/pgqueuer/psycopg_driver.py",
-}
+# Modules allowed to write a statement, each with why. Empty since the driver seam (issue 17)
+# moved the drivers' statements into pgqueuer/sql/driver.sql; keep it that way.
+ALLOWED: set[str] = set()
 
 
 def inline_statements(source: str) -> list[tuple[int, str]]:
