@@ -96,7 +96,6 @@ async def run_handler(
     queue_manager_id: uuid.UUID,
 ) -> Finished:
     """Run ``job``'s handler; return its outcome (see the module docstring)."""
-    extra = {"entrypoint": job.entrypoint, "queue_manager_id": str(queue_manager_id)}
     try:
         if context.cancellation.cancel_called:
             pass
@@ -110,16 +109,22 @@ async def run_handler(
         # the job did not finish, so it goes back to the queue untouched.
         return Finished(job.id, "canceled" if context.cancellation.cancel_called else "release")
     except RetryRequested as retry:
-        return retry_outcome(job, retry, extra)
+        return retry_outcome(job, retry, _extra(job, queue_manager_id))
     except BaseExceptionGroup as group:
         matched, rest = group.split(RetryRequested)
+        extra = _extra(job, queue_manager_id)
         if matched is not None and rest is None:
             retries = [e for e in leaves(matched) if isinstance(e, RetryRequested)]
             return retry_outcome(job, max(retries, key=lambda r: r.delay), extra)
         return failure_outcome(job, executor, group, extra)
     except Exception as exc:
-        return failure_outcome(job, executor, exc, extra)
+        return failure_outcome(job, executor, exc, _extra(job, queue_manager_id))
     return Finished(job.id, "canceled" if context.cancellation.cancel_called else "successful")
+
+
+def _extra(job: Job, queue_manager_id: uuid.UUID) -> dict[str, Any]:
+    """The context a retry or failure record carries (built only when one is written)."""
+    return {"entrypoint": job.entrypoint, "queue_manager_id": str(queue_manager_id)}
 
 
 def retry_outcome(job: Job, retry: RetryRequested, extra: dict[str, Any]) -> Finished:
