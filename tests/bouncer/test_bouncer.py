@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 from bouncer.fixtures import Bouncer
 from chaos.accounting import Fleet, Producer, account, count, op, read_runs, terminate, wait_for
+from cli.test_run_command import finish  # waits for a pgq run process, kills it on timeout
 from click.testing import CliRunner
 
 from pgqueuer import QueueManager
@@ -191,16 +192,6 @@ def _pgq_run(bouncer: Bouncer, names: Names, markers: Path, *args: str) -> subpr
     )
 
 
-def _finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"pgq run did not exit: {err}") from None
-    return proc.returncode, out, err
-
-
 @pytest.mark.parametrize("mode", ["listen-dsn", "poll-interval"])
 async def test_pgq_run_drains_through_the_bouncer(
     bouncer: Bouncer, names: Names, conn: asyncpg.Connection, tmp_path: Path, mode: str
@@ -209,7 +200,7 @@ async def test_pgq_run_drains_through_the_bouncer(
     value = bouncer.direct if mode == "listen-dsn" else "0.5"
     markers = tmp_path / "markers"
     proc = _pgq_run(bouncer, names, markers, "--pgbouncer", f"--{mode}", value, "--mode", "drain")
-    status, out, err = await asyncio.to_thread(_finish, proc)
+    status, out, err = await asyncio.to_thread(finish, proc)
     assert status == 0, err
     first = out.splitlines()[0]
     assert ("listening on" if mode == "listen-dsn" else "polling every <= 0.5 s") in first
@@ -225,7 +216,7 @@ async def test_pgq_run_refuses_a_listen_through_the_bouncer_with_exit_2(
     bouncer: Bouncer, names: Names, tmp_path: Path, args: list[str], message: str
 ) -> None:
     proc = _pgq_run(bouncer, names, tmp_path / "markers", *args)
-    status, _out, err = await asyncio.to_thread(_finish, proc, 20)
+    status, _out, err = await asyncio.to_thread(finish, proc, 20)
     assert status == 2, err
     assert err.strip().splitlines()[-1] == f"Error: {message}"
 
