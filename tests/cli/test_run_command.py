@@ -97,6 +97,7 @@ async def test_every_factory_shape_drains_the_queue(
 ) -> None:
     ids = await queries.enqueue(["work"] * 5, [None] * 5)
     extra = ["--durable-claims"] if factory.endswith("queue_manager") else []
+    extra += ["--vacuum-interval", "0" if factory.endswith("managed") else "0.5"]
     proc = pgq_run(
         server, names, markers, factory, "--mode", "drain", "--dequeue-timeout", "1", *extra
     )
@@ -238,7 +239,9 @@ async def test_a_missing_schema_is_one_line_naming_pgq_install(
     assert "pgq --schema pgq_run_absent install" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("option", ["--dequeue-timeout", "--heartbeat-timeout", "--shutdown-grace"])
+@pytest.mark.parametrize(
+    "option", ["--dequeue-timeout", "--heartbeat-timeout", "--shutdown-grace", "--vacuum-interval"]
+)
 @pytest.mark.parametrize("value", ["nan", "inf", "-1"])
 def test_non_finite_or_negative_seconds_are_usage_errors(option: str, value: str) -> None:
     from click.testing import CliRunner

@@ -129,3 +129,18 @@ async def test_prune_deletes_old_aggregated_log_and_statistics_rows(backend: Bac
     assert await q.prune(timedelta(days=7)) == (3, 1)
     assert [g.job_id for g in await q.queue_log()] == [job_id]
     assert await q.prune(timedelta(days=7)) == (0, 0)
+
+
+async def test_queue_churn_and_vacuum(backend: Backend) -> None:
+    """The vacuum chore's two calls: the table's statistics (none in memory) and its VACUUM."""
+    q = backend.queries
+    await q.enqueue(["a"] * 3, [None] * 3)
+    await q.log_jobs([(j, "successful", None) for j in await q.dequeue(3, A, ME)])
+    await q.vacuum_queue()  # in memory a no-op; in SQL a real VACUUM, outside a transaction
+    churn = await q.queue_churn()
+    if backend.memory:
+        assert churn is None
+        return
+    assert churn is not None and churn.may_vacuum  # the tests' role owns its tables
+    assert churn.since_vacuum is not None and 0 <= churn.since_vacuum < 60
+    assert churn.live >= 0 and churn.dead >= 0

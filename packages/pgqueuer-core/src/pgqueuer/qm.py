@@ -200,6 +200,7 @@ class QueueManager(QueueManagerCompat):
         pgbouncer: bool = False,
         listen_dsn: str | None = None,
         poll_interval: timedelta | float | None = None,
+        vacuum_interval: timedelta | float | None = timedelta(seconds=5),
     ) -> None:
         """Work until ``shutdown`` is set (or, in drain mode, until nothing is left).
 
@@ -219,6 +220,11 @@ class QueueManager(QueueManagerCompat):
         Behind a transaction-pooling PgBouncer pass ``pgbouncer=True`` and either
         ``listen_dsn`` (LISTEN on a direct connection to PostgreSQL) or ``poll_interval``
         (no LISTEN: poll, at most this many seconds apart); see ``pgqueuer.listening``.
+
+        Every ``vacuum_interval`` the worker looks at the queue table's dead rows and, when
+        they piled up and nobody (autovacuum included) vacuumed it within the interval, runs
+        ``VACUUM (SKIP_LOCKED)`` on a connection of its own (``pgqueuer.worker.vacuum``).
+        None or 0 turns the chore off (autovacuum alone then keeps the table).
         """
         listening = Listening(
             pgbouncer=pgbouncer, listen_dsn=listen_dsn, poll_interval=poll_interval
@@ -236,6 +242,9 @@ class QueueManager(QueueManagerCompat):
         poll = _seconds(dequeue_timeout, "dequeue_timeout", 0.0) or 0.01
         beat_timeout = _seconds(heartbeat_timeout, "heartbeat_timeout", 0.01)
         aggregate_every = _seconds(log_aggregation_interval, "log_aggregation_interval")
+        vacuum_every = (
+            0.0 if vacuum_interval is None else _seconds(vacuum_interval, "vacuum_interval")
+        )
         grace = None if shutdown_grace is None else _seconds(shutdown_grace, "shutdown_grace")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -270,6 +279,7 @@ class QueueManager(QueueManagerCompat):
                 aggregate_every=aggregate_every,
                 retention=retention,
                 registry=registry,
+                vacuum_every=vacuum_every,
             )
             watcher = asyncio.create_task(self._watch_shutdown())
             runner = JobRunner(

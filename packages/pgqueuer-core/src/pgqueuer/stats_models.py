@@ -129,3 +129,17 @@ class TableInfo(ModelMixin):
     logged: bool
     estimated_rows: int
     total_bytes: int
+
+
+@dataclass(slots=True)
+class TableChurn(ModelMixin):
+    """The queue table's rows as the server's statistics count them (about a second behind).
+
+    ``since_vacuum``: seconds since its last VACUUM of any kind (None: never). ``may_vacuum``:
+    this role owns the table (or is a member of the owner), so its VACUUM does something.
+    """
+
+    live: int
+    dead: int
+    since_vacuum: float | None
+    may_vacuum: bool

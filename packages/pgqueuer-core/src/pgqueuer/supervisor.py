@@ -107,6 +107,7 @@ async def run(
     pgbouncer: bool = False,
     listen_dsn: str | None = None,
     poll_interval: timedelta | None = None,
+    vacuum_interval: timedelta | None = None,
 ) -> RunResult:
     """Run what ``factory`` builds until shutdown (or the end of a drain).
 
@@ -114,7 +115,9 @@ async def run(
     With ``restart_on_failure``, a failure is logged and the factory is called again after
     ``restart_delay``; a factory that cannot be used at all is never retried, nor is a LISTEN
     refused through transaction pooling. ``pgbouncer``, ``listen_dsn`` and ``poll_interval``
-    are passed to the worker's run only when set (see ``pgqueuer.listening``).
+    are passed to the worker's run only when set (see ``pgqueuer.listening``), as is
+    ``vacuum_interval`` (``timedelta(0)`` turns the vacuum chore off; see
+    ``pgqueuer.worker.vacuum``).
     """
     fn = load_factory(factory) if isinstance(factory, str) else factory
     if not callable(fn):
@@ -135,6 +138,8 @@ async def run(
     }
     listening = {"pgbouncer": pgbouncer, "listen_dsn": listen_dsn, "poll_interval": poll_interval}
     options.update({key: value for key, value in listening.items() if value})
+    if vacuum_interval is not None:
+        options["vacuum_interval"] = vacuum_interval
     try:
         while True:
             try:

@@ -173,6 +173,15 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     "seconds apart when idle.",
 )
 @click.option(
+    "--vacuum-interval",
+    type=_seconds(),
+    default=5.0,
+    show_default=True,
+    help="Seconds between this worker's looks at the queue table's dead rows: it runs "
+    "VACUUM when they piled up and nobody (autovacuum included) vacuumed the table within "
+    "this time. 0: leave it to autovacuum.",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
     default=None,
@@ -223,6 +232,7 @@ def run(
     pgbouncer: bool,
     listen_dsn: str | None,
     poll_interval: float | None,
+    vacuum_interval: float,
     metrics_port: int | None,
     metrics_host: str,
     worker_host: str | None,
@@ -297,6 +307,7 @@ def run(
             pgbouncer=pgbouncer,
             listen_dsn=listen_dsn,
             poll_interval=None if poll_interval is None else timedelta(seconds=poll_interval),
+            vacuum_interval=timedelta(seconds=vacuum_interval),
         )
         return EXIT_FORCED if result.forced else EXIT_OK
 

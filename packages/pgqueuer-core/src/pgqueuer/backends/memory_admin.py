@@ -102,6 +102,9 @@ class MemoryAdmin(MemoryBase):
     async def queue_log(self) -> list[Log]:
         return list(self._state.log)
 
+    async def vacuum_queue(self) -> None:
+        """Nothing to do: rows held in memory leave no dead tuples."""
+
     async def aggregate_logs(self, limit: int = 50_000) -> int:
         """Fold unaggregated log rows into per-second statistics; return how many."""
         n = 0

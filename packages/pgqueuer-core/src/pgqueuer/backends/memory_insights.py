@@ -23,6 +23,7 @@ from pgqueuer.models import (
     Log,
     QueueAgeStats,
     StaleJob,
+    TableChurn,
     TableInfo,
     ThroughputBucket,
     ThroughputStats,
@@ -231,3 +232,7 @@ class MemoryInsights(MemoryBase):
             TableInfo(self.names.bare(getattr(self.names, f)), "memory", False, n, 0)
             for f, n in sizes.items()
         ]
+
+    async def queue_churn(self) -> TableChurn | None:
+        """Always None: rows held in memory leave nothing to vacuum."""
+        return None

@@ -121,6 +121,11 @@ class SqlAdmin(SqlBase):
     async def clear_queue_log(self, entrypoint: str | Sequence[str] | None = None) -> None:
         await self._rows("clear_log", entrypoint_set(entrypoint))
 
+    async def vacuum_queue(self) -> None:
+        """VACUUM the queue table on this driver's connection; skipped while another VACUUM
+        or DDL holds it. The worker's vacuum chore runs it on a connection of its own."""
+        await self._execute("vacuum_queue")
+
     async def notify(self, payload: str) -> None:
         await self._rows("notify", self.names.channel, payload)
 

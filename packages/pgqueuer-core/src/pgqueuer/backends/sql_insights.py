@@ -15,6 +15,7 @@ from pgqueuer.models import (
     Log,
     QueueAgeStats,
     StaleJob,
+    TableChurn,
     TableInfo,
     ThroughputBucket,
     ThroughputStats,
@@ -202,3 +203,11 @@ class SqlInsights(SqlBase):
             )
             for r in rows
         ]
+
+    async def queue_churn(self) -> TableChurn | None:
+        """The queue table's live and dead rows and its last vacuum (None: no table)."""
+        rows = await self._rows("queue_churn", self.names.qualify(self.names.queue_table))
+        if not rows:
+            return None
+        r = rows[0]
+        return TableChurn(int(r["live"]), int(r["dead"]), r["since_vacuum"], bool(r["may_vacuum"]))

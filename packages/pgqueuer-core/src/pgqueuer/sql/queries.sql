@@ -530,6 +530,25 @@ FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.oid = to_regclass($1);
 
+-- name: queue_churn
+-- The queue table's live and dead rows as the server's statistics count them (up to about a
+-- second behind), the seconds since its last VACUUM by anyone (autovacuum included; NULL:
+-- never), and whether this role may vacuum it (a VACUUM of a table the role does not own only
+-- warns). No row when the table is not there.
+-- $1 text the queue table's qualified name
+SELECT s.n_live_tup AS live,
+    s.n_dead_tup AS dead,
+    extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 AS since_vacuum,
+    pg_has_role(c.relowner, 'USAGE') AS may_vacuum
+FROM pg_catalog.pg_stat_user_tables AS s
+JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
+WHERE s.relid = to_regclass($1);
+
+-- name: vacuum_queue
+-- Vacuum the queue table, unless another VACUUM (or DDL) holds it right now: then skip it
+-- rather than wait. Outside a transaction block, without arguments.
+VACUUM (SKIP_LOCKED) /*@queue_table*/pgqueuer;
+
 -- name: notify
 -- Send one notification.
 -- $1 text channel

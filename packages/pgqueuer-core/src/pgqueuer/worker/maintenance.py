@@ -9,6 +9,7 @@
   they used ``max_attempts``.
 * ``aggregate_loop`` folds the log rows into statistics when jobs were written since the last
   time, and prunes log and statistics rows older than ``retention``.
+* ``vacuum.vacuum_loop`` vacuums the queue table when dead rows pile up (``vacuum.py``).
 
 A failing chore logs at debug level and tries again next time: it never stops the worker.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from pgqueuer.capabilities import SeparateConnections
 from pgqueuer.db import Driver
 from pgqueuer.heartbeat import HeartbeatThread
+from pgqueuer.worker.vacuum import vacuum_loop
 
 if TYPE_CHECKING:
     from pgqueuer.inmemory import InMemoryQueries
@@ -136,9 +138,11 @@ class Chores:
         aggregate_every: float,
         retention: timedelta | None,
         registry: WorkerRegistry | None = None,
+        vacuum_every: float = 0.0,
     ) -> Chores:
-        """Heartbeats (a thread, else on the loop), rescue, aggregation unless every is 0, and
-        the worker's row in the registry (written now, refreshed, deleted at stop)."""
+        """Heartbeats (a thread, else on the loop), rescue, aggregation unless every is 0, the
+        vacuum chore unless ``vacuum_every`` is 0, and the worker's row in the registry
+        (written now, refreshed, deleted at stop)."""
         beater = await start_heartbeats(driver, queries.sql, queue_manager_id, held, beat_timeout)
         beat_here = held if beater is None else None  # no thread: beat on the event loop
         tasks = [
@@ -150,6 +154,8 @@ class Chores:
             tasks.append(
                 asyncio.create_task(aggregate_loop(queries, aggregate_every, retention, logged))
             )
+        if vacuum_every > 0:
+            tasks.append(asyncio.create_task(vacuum_loop(queries, driver, vacuum_every)))
         if registry is not None:
             await registry.start()
             tasks.append(asyncio.create_task(registry.run()))

@@ -1,0 +1,104 @@
+"""The vacuum chore: keep the queue table lean while jobs flow through it.
+
+Every job leaves two dead row versions in the queue table (its claim's update and its delete).
+Autovacuum visits a table at most once per ``autovacuum_naptime`` (a minute by default), and
+never where it is off; at a few thousand jobs a second the table then carries hundreds of
+thousands of dead rows, and every claim's index scan walks past them. Measured in
+benchmarks/RESULTS.md (2026-12-04, "the vacuum chore"): 32 workers over 60 s did 6,232 jobs/s
+with 802k dead rows at the peak, and 10,368 jobs/s with 297k when the table was vacuumed every
+5 s.
+
+So each worker reads the table's statistics every ``interval`` seconds (jittered) and runs
+``VACUUM (SKIP_LOCKED)`` when ``vacuum_due`` says so: enough dead rows (``VACUUM_MIN_DEAD``,
+and at least ``VACUUM_DEAD_SHARE`` of the live ones, as autovacuum's scale factor) and no
+VACUUM by anyone, autovacuum included, within the interval; a fleet therefore vacuums about
+once per interval, not once per worker, and a worker that finds the table locked by another
+VACUUM skips it instead of waiting. The VACUUM runs on a connection of its own when the driver
+can open one (``SeparateConnections``), so the claim loop never waits for it; otherwise on the
+worker's connection, between its round trips. A role that does not own the table stops the
+chore at once (its VACUUM would only warn). A failing check or VACUUM is logged at debug level
+and tried again next time: it never stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from pgqueuer.capabilities import SeparateConnections
+from pgqueuer.db import Driver
+from pgqueuer.models import TableChurn
+
+if TYPE_CHECKING:
+    from pgqueuer.inmemory import InMemoryQueries
+    from pgqueuer.queries import Queries
+
+logger = logging.getLogger("pgqueuer")
+
+VACUUM_MIN_DEAD = 5_000  # dead rows below which a vacuum is not worth its scan
+VACUUM_DEAD_SHARE = 0.2  # ... nor below this share of the live rows (a large backlog)
+
+
+def vacuum_due(churn: TableChurn | None, interval: float) -> bool:
+    """True when the queue table should be vacuumed now."""
+    if churn is None or not churn.may_vacuum:
+        return False
+    if churn.since_vacuum is not None and churn.since_vacuum < interval:
+        return False  # somebody (another worker, autovacuum) did it within the interval
+    return churn.dead >= max(VACUUM_MIN_DEAD, VACUUM_DEAD_SHARE * churn.live)
+
+
+async def vacuum_runner(
+    queries: Queries | InMemoryQueries, driver: Driver
+) -> Callable[[], Awaitable[None]]:
+    """How this worker runs its VACUUM: on a fresh connection of its own when it can open one."""
+    if isinstance(driver, SeparateConnections):
+        try:
+            connect = await driver.connect_factory()
+        except Exception as exc:
+            logger.debug("the vacuum chore will use the worker's connection: %s", exc)
+        else:
+            sql = queries.sql["vacuum_queue"]
+
+            async def on_own_connection() -> None:
+                conn = await connect()
+                try:
+                    await conn.execute(sql)
+                except BaseException:
+                    conn.terminate()
+                    raise
+                await conn.close()
+
+            return on_own_connection
+    return queries.vacuum_queue
+
+
+async def vacuum_loop(queries: Queries | InMemoryQueries, driver: Driver, interval: float) -> None:
+    """Vacuum the queue table when ``vacuum_due``, checking every ``interval`` s, forever."""
+    vacuum = await vacuum_runner(queries, driver)
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+        try:
+            churn = await queries.queue_churn()
+            if churn is None:
+                return  # rows held in memory; or the table is gone, which the loop reports
+            if not churn.may_vacuum:
+                logger.info(
+                    "vacuum chore off: this role does not own the queue table "
+                    "(leave it to autovacuum, or pass vacuum_interval=None)"
+                )
+                return
+            if vacuum_due(churn, interval):
+                started = time.monotonic()
+                await vacuum()
+                logger.debug(
+                    "queue table vacuumed (%d dead rows) in %.0f ms",
+                    churn.dead,
+                    (time.monotonic() - started) * 1000,
+                )
+        except Exception as exc:
+            logger.debug("queue table vacuum skipped: %s", exc)
