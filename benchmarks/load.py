@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import math
 import os
@@ -29,10 +30,13 @@ from pgserver import cpu, cpu_figures, find_postmaster, queue_table_stats
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
+from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 
 FLEET_ENTRYPOINTS = [f"fleet{i:02d}" for i in range(20)]
 FLEET_LIMITS = dict.fromkeys(FLEET_ENTRYPOINTS[:3], 2)  # 3 of the 20 with a concurrency limit
+# Ours has the vacuum chore (run(vacuum_interval=...)); runner.py --vacuum-interval sets it.
+VACUUM_OPTION = "vacuum_interval" in inspect.signature(QueueManager.run).parameters
 WARM_UP = 2.0  # seconds of load before the window opens
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fleet": {"time": 20.0, "processes": 4, "concurrency": 8, "producers": 4, "rate": 2000.0},
@@ -92,6 +96,8 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         "max_concurrent_tasks": cfg.get("concurrency"),
         "dequeue_timeout": timedelta(seconds=cfg["dequeue_timeout"]),
     }
+    if cfg.get("vacuum_interval") is not None and VACUUM_OPTION:  # ours only (PgQueuer has none)
+        run["vacuum_interval"] = timedelta(seconds=cfg["vacuum_interval"])
     tasks = [asyncio.create_task(pgq.run(**run)) for pgq in pgqs]
     await asyncio.sleep(0.5)
     timing = await ready()
@@ -330,7 +336,12 @@ async def sustained(args: argparse.Namespace) -> dict[str, Any]:
         args.workers // args.processes + (i < args.workers % args.processes)
         for i in range(args.processes)
     ]
-    cfg = {"batch_size": args.batch_size, "entrypoints": ["bench"], "dequeue_timeout": 1.0}
+    cfg = {
+        "batch_size": args.batch_size,
+        "entrypoints": ["bench"],
+        "dequeue_timeout": 1.0,
+        "vacuum_interval": args.vacuum_interval,
+    }
     workers = await start("worker", [{**cfg, "workers": n} for n in per if n])
     producers = await start(
         "topup",
@@ -372,6 +383,7 @@ async def sustained(args: argparse.Namespace) -> dict[str, Any]:
         "dead_tuples_final": last["n_dead_tup"],
         "autovacuums": last["autovacuum_count"] - first["autovacuum_count"],
         "autoanalyzes": last["autoanalyze_count"] - first["autoanalyze_count"],
+        "vacuums": last["vacuum_count"] - first["vacuum_count"],  # ours: the vacuum chore's
         "stat_samples": len(samples),
         "queued_min": min(queued),
         "queued_median": sorted(queued)[len(queued) // 2],

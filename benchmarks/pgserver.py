@@ -19,7 +19,7 @@ from typing import Any
 TICKS = os.sysconf("SC_CLK_TCK")
 
 QUEUE_TABLE_STATS = (
-    "SELECT n_dead_tup, n_live_tup, autovacuum_count, autoanalyze_count "
+    "SELECT n_dead_tup, n_live_tup, autovacuum_count, autoanalyze_count, vacuum_count "
     "FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'pgqueuer'"
 )
 
@@ -93,8 +93,9 @@ def postmaster_of(backend: int) -> tuple[int | None, str]:
 
 
 async def queue_table_stats(conn: Any, schema: str) -> dict[str, int]:
-    """pg_stat_user_tables for the queue table: dead and live tuples, autovacuum/analyze counts."""
+    """pg_stat_user_tables for the queue table: dead and live tuples, (auto)vacuum counts."""
     row = await conn.fetchrow(QUEUE_TABLE_STATS, schema)
     if row is None:
-        return {"n_dead_tup": 0, "n_live_tup": 0, "autovacuum_count": 0, "autoanalyze_count": 0}
+        keys = ("n_dead_tup", "n_live_tup", "autovacuum_count", "autoanalyze_count")
+        return dict.fromkeys((*keys, "vacuum_count"), 0)
     return dict(row)

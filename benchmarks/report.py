@@ -19,6 +19,7 @@ LOAD_METRICS: dict[str, list[tuple[str, str]]] = {
         ("dead_tuples_peak", "lower"),
         ("dead_tuples_final", "lower"),
         ("autovacuums", ""),
+        ("vacuums", ""),
         ("cpu_ms_per_job", "lower"),
     ],
 }
@@ -116,6 +117,6 @@ def headline(result: dict[str, Any]) -> str:
     if "dead_tuples_peak" in result:
         parts.append(
             f"dead tuples peak {result['dead_tuples_peak']} final {result['dead_tuples_final']}, "
-            f"{result['autovacuums']} autovacuum(s)"
+            f"{result['autovacuums']} autovacuum(s), {result.get('vacuums', 0)} vacuum(s)"
         )
     return "  ".join(parts)

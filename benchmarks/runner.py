@@ -349,6 +349,12 @@ def main() -> None:
     parser.add_argument(
         "--transaction", action="store_true", help="pickup: enqueue in an explicit transaction"
     )
+    parser.add_argument(
+        "--vacuum-interval",
+        type=float,
+        default=None,
+        help="sustained: our workers' vacuum chore (s; 0 off; default the library's own)",
+    )
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--backlog", type=int, default=0, help="jobs queued beforehand (scale)")
     parser.add_argument(
