@@ -43,6 +43,14 @@ def duplicate_key(exc: BaseException, fallback: str | list[str | None] | None) -
     return DuplicateJobError(match.group(1) if match else fallback)
 
 
+def null_unless_any(values: list[Any]) -> list[Any] | None:
+    """``values``, or None (SQL NULL) when every one of them is None."""
+    for value in values:
+        if value is not None:
+            return values
+    return None
+
+
 class SqlQueue(SqlBase):
     """enqueue, the worker's claim and write-back, heartbeats, rescue and wait probes."""
 
@@ -153,8 +161,9 @@ class SqlQueue(SqlBase):
             "finish_and_claim",
             [f.id for f in finished],
             [f.outcome for f in finished],
-            [f.traceback for f in finished],
-            [f.delay for f in finished],
+            # Mostly all None: sent as one NULL (unnest pads it), not an array to encode.
+            null_unless_any([f.traceback for f in finished]),
+            null_unless_any([f.delay for f in finished]),
             queue_manager_id,
             list(entrypoints),
             list(limits),

@@ -70,8 +70,8 @@ RETURNING id, dedupe_key, (xmax = 0) AS inserted;
 -- their delete trigger wakes the workers to claim them.
 -- $1 bigint[]   finished job ids
 -- $2 text[]     outcomes: successful, exception, canceled, failed, queued, release
--- $3 jsonb[]    traceback records (NULL for none)
--- $4 interval[] retry delays (NULL unless queued)
+-- $3 jsonb[]    traceback records (NULL for none; the whole array NULL when none has one)
+-- $4 interval[] retry delays (NULL unless queued; the whole array NULL when none has one)
 -- $5 uuid       this worker's id
 -- $6 text[]     entrypoints to claim from
 -- $7 int[]      their concurrency limits (0 = unlimited)
