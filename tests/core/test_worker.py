@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import WorkerDriver
+from conftest import WorkerDriver, unique_schema
 
 from pgqueuer import PgQueuer, Queries, QueueExecutionMode, RetryRequested
 from pgqueuer.db import AsyncpgDriver, AsyncpgPoolDriver
@@ -21,7 +21,8 @@ from pgqueuer.errors import FailingListenerError, SchemaNotInstalledError
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Context, Job
 from pgqueuer.names import Names
-from pgqueuer.queries import RoundTrip
+from pgqueuer.queries import EntrypointExecutionParameter, RoundTrip
+from pgqueuer_schema import install_sql
 
 FAST = {"dequeue_timeout": timedelta(seconds=30), "heartbeat_timeout": timedelta(seconds=5)}
 
@@ -635,3 +636,48 @@ async def test_the_listener_health_check_round_trips_then_fails_once_the_listene
     # After run(), nothing listens: the check times out as a FailingListenerError.
     with pytest.raises(FailingListenerError):
         await pgq.qm.listener_healthy(timedelta(seconds=0.3))
+
+
+async def test_a_cancellation_in_another_schema_leaves_the_same_job_id_running(
+    conn: asyncpg.Connection, worker_driver: WorkerDriver, names: Names, queries: Queries
+) -> None:
+    """Job ids are per queue table: queues in two schemas share the channel and the ids."""
+    other = Names.create(schema=unique_schema("o"))
+    await conn.execute(install_sql(other))
+    try:
+        others = Queries(AsyncpgDriver(conn), other)
+        pgq = PgQueuer(worker_driver.driver, names=names)
+        inside = asyncio.Event()
+        outcome: list[str] = []
+
+        @pgq.entrypoint("long")
+        async def long(job: Job, ctx: Context) -> None:
+            inside.set()
+            with ctx.cancellation:
+                await asyncio.sleep(1.0)
+                outcome.append("slept")
+            if ctx.cancellation.cancel_called:
+                outcome.append("cancelled")
+
+        (job,) = await queries.enqueue("long", None)
+        (same,) = await others.enqueue("long", None)
+        assert same == job  # both sequences start at 1
+        # Running there too (claimed by some worker of that queue), so cancelling it notifies.
+        params = {"long": EntrypointExecutionParameter(0)}
+        assert [j.id for j in await others.dequeue(1, params, uuid.uuid4())] == [same]
+        async with running(pgq):
+            await asyncio.wait_for(inside.wait(), 5)
+            await others.notify_job_cancellation([same])  # the Python-built payload
+            assert await others.mark_job_as_cancelled([same]) == [same]  # the SQL-built one
+            await wait_until(lambda: _outcome(outcome))
+            assert outcome == ["slept"]
+            # Its own queue's cancellation still reaches it (the schema matches).
+            (second,) = await queries.enqueue("long", None)
+            inside.clear()
+            await asyncio.wait_for(inside.wait(), 5)
+            outcome.clear()
+            assert await queries.mark_job_as_cancelled([second]) == [second]
+            await wait_until(lambda: _outcome(outcome))
+            assert outcome == ["cancelled"]
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{other.schema}" CASCADE')

@@ -56,7 +56,10 @@ class TableChangedEvent(Event):
 
 @dataclass(slots=True)
 class CancellationEvent(Event):
+    """Running jobs to cancel; ``schema``: their queue table's (None from PgQueuer 1.6)."""
+
     ids: list[int] = field(default_factory=list)
+    schema: str | None = None
 
 
 @dataclass(slots=True)
@@ -152,7 +155,12 @@ def parse_event(payload: str) -> Event | None:
         )
     if kind == "cancellation_event":
         ids = data.get("ids") or []
-        return CancellationEvent(**base, ids=[int(i) for i in ids if isinstance(i, int)])
+        schema = data.get("schema")
+        return CancellationEvent(
+            **base,
+            ids=[int(i) for i in ids if isinstance(i, int)],
+            schema=schema if isinstance(schema, str) else None,
+        )
     if kind == "health_check_event":
         raw = data.get("id")
         try:

@@ -15,16 +15,18 @@ from pgqueuer.models import Job, Log, LogStatistics, QueueStatistics
 from pgqueuer.types import JOB_STATUS, JobId
 
 
-def cancellation_payload(channel: str, ids: Sequence[int]) -> str:
-    """The NOTIFY payload that tells workers to cancel running jobs."""
-    return json.dumps(
-        {
-            "channel": channel,
-            "type": "cancellation_event",
-            "sent_at": datetime.now(UTC).isoformat(),
-            "ids": [int(i) for i in ids],
-        }
-    )
+def cancellation_payload(channel: str, ids: Sequence[int], schema: str | None = None) -> str:
+    """The NOTIFY payload that tells workers to cancel running jobs (of the queue table in
+    ``schema``, when given: workers of queues in other schemas ignore it)."""
+    payload: dict[str, object] = {
+        "channel": channel,
+        "type": "cancellation_event",
+        "sent_at": datetime.now(UTC).isoformat(),
+        "ids": [int(i) for i in ids],
+    }
+    if schema is not None:
+        payload["schema"] = schema
+    return json.dumps(payload)
 
 
 def health_check_payload(channel: str, event_id: uuid.UUID) -> str:
@@ -130,8 +132,11 @@ class SqlAdmin(SqlBase):
         await self._rows("notify", self.names.channel, payload)
 
     async def notify_job_cancellation(self, ids: Sequence[int]) -> None:
-        """Tell every worker to cancel these running jobs (the rows are left as they are)."""
-        await self.notify(cancellation_payload(self.names.channel, ids))
+        """Tell every worker of this queue to cancel these running jobs (the rows are left as
+        they are)."""
+        rows = await self._rows("table_schema", self.names.qualify(self.names.queue_table))
+        schema = rows[0]["schema"] if rows else None
+        await self.notify(cancellation_payload(self.names.channel, ids, schema))
 
     async def notify_health_check(self, health_check_event_id: uuid.UUID) -> None:
         """Send a health-check event; the worker that sent it waits for its echo."""

@@ -354,12 +354,14 @@ ORDER BY count DESC, entrypoint, priority, status;
 -- name: cancel_jobs
 -- Cancel queued or running jobs: delete them, log 'canceled', and tell the workers running
 -- them (they interrupt handlers that run under ctx.cancellation). Held jobs are left alone.
+-- The notification names the queue table's schema, as the trigger's do: job ids are only
+-- unique within one queue table, and queues in other schemas may share the channel.
 -- $1 bigint[] job ids
 -- $2 text     the channel
 WITH gone AS (
     DELETE FROM /*@queue_table*/pgqueuer
     WHERE id = ANY($1) AND status IN ('queued', 'picked')
-    RETURNING id, priority, entrypoint, status, updated, execute_after
+    RETURNING id, priority, entrypoint, status, updated, execute_after, tableoid
 ),
 logged AS (
     -- A job cancelled while running records its pick time; one cancelled while queued never ran.
@@ -375,6 +377,10 @@ told AS (
         'channel', $2::text,
         'type', 'cancellation_event',
         'sent_at', statement_timestamp(),
+        'schema', (SELECT n.nspname
+                   FROM pg_catalog.pg_class AS c
+                   JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                   WHERE c.oid = min(gone.tableoid)),
         'ids', array_agg(id)
     )::text)
     FROM gone

@@ -74,6 +74,9 @@ class Listener:
                 self._state.hint = True
                 self._state.wake.set()
         elif isinstance(event, CancellationEvent):
+            if event.schema is not None and self.schema is not None:
+                if event.schema != self.schema:
+                    return  # the same ids in another schema's queue table
             for job_id in event.ids:
                 running = self._state.running.get(job_id)
                 if running is not None:
