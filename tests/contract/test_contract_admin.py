@@ -144,3 +144,4 @@ async def test_queue_churn_and_vacuum(backend: Backend) -> None:
     assert churn is not None and churn.may_vacuum  # the tests' role owns its tables
     assert churn.since_vacuum is not None and 0 <= churn.since_vacuum < 60
     assert churn.live >= 0 and churn.dead >= 0
+    assert not churn.vacuuming  # the VACUUM above has ended

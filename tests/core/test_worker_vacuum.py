@@ -57,6 +57,13 @@ def test_never_without_a_table_or_ownership() -> None:
     assert not vacuum_due(churn(dead=10 * VACUUM_MIN_DEAD, owned=False), EVERY)
 
 
+def test_not_while_a_vacuum_runs() -> None:
+    running = TableChurn(live=0, dead=10 * VACUUM_MIN_DEAD, since_vacuum=None, may_vacuum=True)
+    assert vacuum_due(running, EVERY)
+    running.vacuuming = True
+    assert not vacuum_due(running, EVERY)
+
+
 # -- against PostgreSQL --------------------------------------------------------------------------
 
 

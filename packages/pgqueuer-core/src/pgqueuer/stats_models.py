@@ -137,9 +137,11 @@ class TableChurn(ModelMixin):
 
     ``since_vacuum``: seconds since its last VACUUM of any kind (None: never). ``may_vacuum``:
     this role owns the table (or is a member of the owner), so its VACUUM does something.
+    ``vacuuming``: a VACUUM of it runs now (as far as this role may see other sessions).
     """
 
     live: int
     dead: int
     since_vacuum: float | None
     may_vacuum: bool
+    vacuuming: bool = False

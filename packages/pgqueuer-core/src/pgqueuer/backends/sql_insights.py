@@ -210,4 +210,10 @@ class SqlInsights(SqlBase):
         if not rows:
             return None
         r = rows[0]
-        return TableChurn(int(r["live"]), int(r["dead"]), r["since_vacuum"], bool(r["may_vacuum"]))
+        return TableChurn(
+            int(r["live"]),
+            int(r["dead"]),
+            r["since_vacuum"],
+            bool(r["may_vacuum"]),
+            bool(r["vacuuming"]),
+        )

@@ -539,13 +539,17 @@ WHERE c.oid = to_regclass($1);
 -- name: queue_churn
 -- The queue table's live and dead rows as the server's statistics count them (up to about a
 -- second behind), the seconds since its last VACUUM by anyone (autovacuum included; NULL:
--- never), and whether this role may vacuum it (a VACUUM of a table the role does not own only
--- warns). No row when the table is not there.
+-- never), whether this role may vacuum it (a VACUUM of a table the role does not own only
+-- warns), and whether a VACUUM of it is running now (one this role may see: a skipped
+-- VACUUM (SKIP_LOCKED) writes a warning to the server's log). No row when the table is not
+-- there.
 -- $1 text the queue table's qualified name
 SELECT s.n_live_tup AS live,
     s.n_dead_tup AS dead,
     extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 AS since_vacuum,
-    pg_has_role(c.relowner, 'USAGE') AS may_vacuum
+    pg_has_role(c.relowner, 'USAGE') AS may_vacuum,
+    EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_vacuum AS p WHERE p.relid = s.relid)
+        AS vacuuming
 FROM pg_catalog.pg_stat_user_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
 WHERE s.relid = to_regclass($1);

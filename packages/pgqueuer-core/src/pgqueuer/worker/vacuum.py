@@ -11,13 +11,14 @@ with 802k dead rows at the peak, and 10,368 jobs/s with 297k when the table was 
 So each worker reads the table's statistics every ``interval`` seconds (jittered) and runs
 ``VACUUM (SKIP_LOCKED)`` when ``vacuum_due`` says so: enough dead rows (``VACUUM_MIN_DEAD``,
 and at least ``VACUUM_DEAD_SHARE`` of the live ones, as autovacuum's scale factor) and no
-VACUUM by anyone, autovacuum included, within the interval; a fleet therefore vacuums about
-once per interval, not once per worker, and a worker that finds the table locked by another
-VACUUM skips it instead of waiting. The VACUUM runs on a connection of its own when the driver
-can open one (``SeparateConnections``), so the claim loop never waits for it; otherwise on the
-worker's connection, between its round trips. A role that does not own the table stops the
-chore at once (its VACUUM would only warn). A failing check or VACUUM is logged at debug level
-and tried again next time: it never stops the worker.
+VACUUM by anyone, autovacuum included, within the interval, and none running now; a fleet
+therefore vacuums about once per interval, not once per worker, and a worker that still finds
+the table locked (by a VACUUM it could not see, or DDL) skips it instead of waiting. The
+VACUUM runs on a connection of its own when the driver can open one (``SeparateConnections``),
+so the claim loop never waits for it; otherwise on the worker's connection, between its round
+trips. A role that does not own the table stops the chore at once (its VACUUM would only
+warn). A failing check or VACUUM is logged at debug level and tried again next time: it never
+stops the worker.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ VACUUM_DEAD_SHARE = 0.2  # ... nor below this share of the live rows (a large ba
 
 def vacuum_due(churn: TableChurn | None, interval: float) -> bool:
     """True when the queue table should be vacuumed now."""
-    if churn is None or not churn.may_vacuum:
+    if churn is None or not churn.may_vacuum or churn.vacuuming:
         return False
     if churn.since_vacuum is not None and churn.since_vacuum < interval:
         return False  # somebody (another worker, autovacuum) did it within the interval
