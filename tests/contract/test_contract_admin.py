@@ -131,17 +131,21 @@ async def test_prune_deletes_old_aggregated_log_and_statistics_rows(backend: Bac
     assert await q.prune(timedelta(days=7)) == (0, 0)
 
 
-async def test_queue_churn_and_vacuum(backend: Backend) -> None:
-    """The vacuum chore's two calls: the table's statistics (none in memory) and its VACUUM."""
+async def test_queue_churn_vacuum_and_analyze(backend: Backend) -> None:
+    """The vacuum chore's calls: the table's statistics (none in memory), VACUUM and ANALYZE."""
     q = backend.queries
-    await q.enqueue(["a"] * 3, [None] * 3)
+    await q.enqueue(["a"] * 5, [None] * 5)
     await q.log_jobs([(j, "successful", None) for j in await q.dequeue(3, A, ME)])
+    before = await q.queue_churn()
     await q.vacuum_queue()  # in memory a no-op; in SQL a real VACUUM, outside a transaction
+    await q.analyze_queue()  # the same
     churn = await q.queue_churn()
     if backend.memory:
-        assert churn is None
+        assert before is None and churn is None
         return
+    assert before is not None and not before.analyzed  # a new table: no column statistics
     assert churn is not None and churn.may_vacuum  # the tests' role owns its tables
+    assert churn.analyzed  # the two queued rows were sampled
     assert churn.since_vacuum is not None and 0 <= churn.since_vacuum < 60
     assert churn.live >= 0 and churn.dead >= 0
     assert not churn.vacuuming  # the VACUUM above has ended

@@ -138,6 +138,7 @@ class TableChurn(ModelMixin):
     ``since_vacuum``: seconds since its last VACUUM of any kind (None: never). ``may_vacuum``:
     this role owns the table (or is a member of the owner), so its VACUUM does something.
     ``vacuuming``: a VACUUM of it runs now (as far as this role may see other sessions).
+    ``analyzed``: the planner has column statistics for it (an ANALYZE ran since it was made).
     """
 
     live: int
@@ -145,3 +146,4 @@ class TableChurn(ModelMixin):
     since_vacuum: float | None
     may_vacuum: bool
     vacuuming: bool = False
+    analyzed: bool = True

@@ -179,7 +179,8 @@ def _seconds(minimum: float = 0.0) -> click.FloatRange:
     show_default=True,
     help="Seconds between this worker's looks at the queue table's dead rows: it runs "
     "VACUUM when they piled up and nobody (autovacuum included) vacuumed the table within "
-    "this time. 0: leave it to autovacuum.",
+    "this time, and ANALYZE once when a backlog has no statistics. 0: leave both to "
+    "autovacuum.",
 )
 @click.option(
     "--metrics-port",

@@ -105,6 +105,9 @@ class MemoryAdmin(MemoryBase):
     async def vacuum_queue(self) -> None:
         """Nothing to do: rows held in memory leave no dead tuples."""
 
+    async def analyze_queue(self) -> None:
+        """Nothing to do: rows held in memory have no planner to inform."""
+
     async def aggregate_logs(self, limit: int = 50_000) -> int:
         """Fold unaggregated log rows into per-second statistics; return how many."""
         n = 0

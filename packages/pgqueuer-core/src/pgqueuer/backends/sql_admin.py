@@ -128,6 +128,11 @@ class SqlAdmin(SqlBase):
         or DDL holds it. The worker's vacuum chore runs it on a connection of its own."""
         await self._execute("vacuum_queue")
 
+    async def analyze_queue(self) -> None:
+        """ANALYZE the queue table on this driver's connection; skipped while a VACUUM or DDL
+        holds it. The worker's vacuum chore runs it once, when the table has no statistics."""
+        await self._execute("analyze_queue")
+
     async def notify(self, payload: str) -> None:
         await self._rows("notify", self.names.channel, payload)
 

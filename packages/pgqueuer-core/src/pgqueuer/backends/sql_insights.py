@@ -216,4 +216,5 @@ class SqlInsights(SqlBase):
             r["since_vacuum"],
             bool(r["may_vacuum"]),
             bool(r["vacuuming"]),
+            bool(r["analyzed"]),
         )

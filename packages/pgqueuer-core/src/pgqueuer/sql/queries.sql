@@ -541,15 +541,21 @@ WHERE c.oid = to_regclass($1);
 -- second behind), the seconds since its last VACUUM by anyone (autovacuum included; NULL:
 -- never), whether this role may vacuum it (a VACUUM of a table the role does not own only
 -- warns), and whether a VACUUM of it is running now (one this role may see: a skipped
--- VACUUM (SKIP_LOCKED) writes a warning to the server's log). No row when the table is not
--- there.
+-- VACUUM (SKIP_LOCKED) writes a warning to the server's log), and whether the planner has
+-- column statistics for it (those of execute_after; pg_stats shows only columns this role may
+-- read, and the worker reads them all). No row when the table is not there.
 -- $1 text the queue table's qualified name
 SELECT s.n_live_tup AS live,
     s.n_dead_tup AS dead,
     extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 AS since_vacuum,
     pg_has_role(c.relowner, 'USAGE') AS may_vacuum,
     EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_vacuum AS p WHERE p.relid = s.relid)
-        AS vacuuming
+        AS vacuuming,
+    EXISTS (
+        SELECT 1 FROM pg_catalog.pg_stats AS st
+        WHERE st.schemaname = s.schemaname AND st.tablename = s.relname
+          AND st.attname = 'execute_after'
+    ) AS analyzed
 FROM pg_catalog.pg_stat_user_tables AS s
 JOIN pg_catalog.pg_class AS c ON c.oid = s.relid
 WHERE s.relid = to_regclass($1);
@@ -558,6 +564,12 @@ WHERE s.relid = to_regclass($1);
 -- Vacuum the queue table, unless another VACUUM (or DDL) holds it right now: then skip it
 -- rather than wait. Outside a transaction block, without arguments.
 VACUUM (SKIP_LOCKED) /*@queue_table*/pgqueuer;
+
+-- name: analyze_queue
+-- Gather the queue table's column statistics, unless a VACUUM (or DDL) holds it right now.
+-- Without them the planner guesses that a few rows match the claim and may sort a whole
+-- backlog on every claim (pgqueuer.worker.vacuum). Without arguments.
+ANALYZE (SKIP_LOCKED) /*@queue_table*/pgqueuer;
 
 -- name: notify
 -- Send one notification.

@@ -19,6 +19,15 @@ so the claim loop never waits for it; otherwise on the worker's connection, betw
 trips. A role that does not own the table stops the chore at once (its VACUUM would only
 warn). A failing check or VACUUM is logged at debug level and tried again next time: it never
 stops the worker.
+
+The chore also runs ``ANALYZE`` once when the table holds a backlog (``ANALYZE_MIN_LIVE``
+rows) but has no column statistics (``analyze_due``): a server with autovacuum off, or a new
+table before autovacuum's first look. Without statistics the planner guesses that a handful of
+rows match the claim, and its generic plan can take the (entrypoint, execute_after) index and
+sort the entrypoint's whole backlog on every claim: measured, 75,000 queued jobs claimed at
+27,000 jobs/s until the first VACUUM refreshed the table's size and the plan, then at
+760 jobs/s (benchmarks/RESULTS.md, 2026-12-04 third stop). With statistics the planner walks
+the (entrypoint, priority, id) index and stops at the batch.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ logger = logging.getLogger("pgqueuer")
 
 VACUUM_MIN_DEAD = 5_000  # dead rows below which a vacuum is not worth its scan
 VACUUM_DEAD_SHARE = 0.2  # ... nor below this share of the live rows (a large backlog)
+ANALYZE_MIN_LIVE = 1_000  # rows below which the claim's plan hardly matters
 
 
 def vacuum_due(churn: TableChurn | None, interval: float) -> bool:
@@ -53,36 +63,57 @@ def vacuum_due(churn: TableChurn | None, interval: float) -> bool:
     return churn.dead >= max(VACUUM_MIN_DEAD, VACUUM_DEAD_SHARE * churn.live)
 
 
-async def vacuum_runner(
-    queries: Queries | InMemoryQueries, driver: Driver
-) -> Callable[[], Awaitable[None]]:
-    """How this worker runs its VACUUM: on a fresh connection of its own when it can open one."""
+def analyze_due(churn: TableChurn | None) -> bool:
+    """True when the queue table holds a backlog the planner has no statistics for."""
+    if churn is None or not churn.may_vacuum or churn.vacuuming or churn.analyzed:
+        return False
+    return churn.live >= ANALYZE_MIN_LIVE
+
+
+Maintenance = Callable[[str], Awaitable[None]]  # runs "vacuum_queue" or "analyze_queue"
+
+
+async def maintenance_runner(queries: Queries | InMemoryQueries, driver: Driver) -> Maintenance:
+    """How this worker runs its VACUUM and ANALYZE: on a fresh connection of its own when it
+    can open one, else on the worker's connection."""
+    on_worker_connection = {
+        "vacuum_queue": queries.vacuum_queue,
+        "analyze_queue": queries.analyze_queue,
+    }
     if isinstance(driver, SeparateConnections):
         try:
             connect = await driver.connect_factory()
         except Exception as exc:
             logger.debug("the vacuum chore will use the worker's connection: %s", exc)
         else:
-            sql = queries.sql["vacuum_queue"]
 
-            async def on_own_connection() -> None:
+            async def on_own_connection(statement: str) -> None:
                 conn = await connect()
                 try:
-                    await conn.execute(sql)
+                    await conn.execute(queries.sql[statement])
                 except BaseException:
                     conn.terminate()
                     raise
                 await conn.close()
 
             return on_own_connection
-    return queries.vacuum_queue
+
+    async def on_the_worker_connection(statement: str) -> None:
+        await on_worker_connection[statement]()
+
+    return on_the_worker_connection
 
 
 async def vacuum_loop(queries: Queries | InMemoryQueries, driver: Driver, interval: float) -> None:
-    """Vacuum the queue table when ``vacuum_due``, checking every ``interval`` s, forever."""
-    vacuum = await vacuum_runner(queries, driver)
+    """Analyze the queue table when ``analyze_due`` and vacuum it when ``vacuum_due``, checking
+    every ``interval`` s, forever."""
+    run = await maintenance_runner(queries, driver)
+    # The first look comes soon after the start: a backlog left from before may have no
+    # statistics, and every claim until then pays for it.
+    wait = interval * random.uniform(0.0, 0.2)
     while True:
-        await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+        await asyncio.sleep(wait)
+        wait = interval * random.uniform(0.8, 1.2)
         try:
             churn = await queries.queue_churn()
             if churn is None:
@@ -93,9 +124,17 @@ async def vacuum_loop(queries: Queries | InMemoryQueries, driver: Driver, interv
                     "(leave it to autovacuum, or pass vacuum_interval=None)"
                 )
                 return
+            if analyze_due(churn):
+                started = time.monotonic()
+                await run("analyze_queue")
+                logger.debug(
+                    "queue table analyzed (%d rows, no statistics before) in %.0f ms",
+                    churn.live,
+                    (time.monotonic() - started) * 1000,
+                )
             if vacuum_due(churn, interval):
                 started = time.monotonic()
-                await vacuum()
+                await run("vacuum_queue")
                 logger.debug(
                     "queue table vacuumed (%d dead rows) in %.0f ms",
                     churn.dead,
