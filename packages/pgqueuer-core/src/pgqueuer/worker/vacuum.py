@@ -26,8 +26,8 @@ table before autovacuum's first look. Without statistics the planner guesses tha
 rows match the claim, and its generic plan can take the (entrypoint, execute_after) index and
 sort the entrypoint's whole backlog on every claim: measured, 75,000 queued jobs claimed at
 27,000 jobs/s until the first VACUUM refreshed the table's size and the plan, then at
-760 jobs/s (benchmarks/RESULTS.md, 2026-12-04 third stop). With statistics the planner walks
-the (entrypoint, priority, id) index and stops at the batch.
+760 jobs/s (benchmarks/nostats.py; benchmarks/RESULTS.md, 2026-12-04 third stop). With
+statistics the planner walks the (entrypoint, priority, id) index and stops at the batch.
 """
 
 from __future__ import annotations
