@@ -35,16 +35,7 @@ from pgqueuer_schema import install_sql
 
 SCHEMA = os.environ.get("BENCH_SCHEMA", "pgq_bench_nostats")
 BATCH = 5_000  # enqueued per statement
-
-
-def dsn() -> str:
-    given = os.environ.get("PGQUEUER_DSN")
-    if given:
-        return given
-    env = os.environ
-    user = env.get("PGUSER", "postgres")
-    host, port = env.get("PGHOST", "127.0.0.1"), env.get("PGPORT", "5432")
-    return f"postgresql://{user}@{host}:{port}/{env.get('PGDATABASE', 'postgres')}"
+DSN = os.environ.get("PGQUEUER_DSN")  # None: asyncpg reads the libpq variables
 
 
 async def enqueue(queries: Queries, n: int) -> None:
@@ -55,12 +46,12 @@ async def enqueue(queries: Queries, n: int) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     names = Names.create(schema=SCHEMA)
-    admin = await asyncpg.connect(dsn())
+    admin = await asyncpg.connect(DSN)
     await admin.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
     await admin.execute(install_sql(names))
     queries = Queries(AsyncpgDriver(admin), names)
     await enqueue(queries, args.backlog)
-    async with await AsyncpgDriver.connect(dsn()) as driver:
+    async with await AsyncpgDriver.connect(DSN) as driver:
         return await drain(args, names, admin, queries, driver)
 
 
@@ -116,7 +107,7 @@ async def drain(
         if args.top_up:
             await enqueue(queries, args.top_up)
         if args.hold:
-            holder = await asyncpg.connect(dsn())
+            holder = await asyncpg.connect(DSN)
             try:
                 await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 await holder.fetchval("SELECT txid_current()")

@@ -124,21 +124,15 @@ async def vacuum_loop(queries: Queries | InMemoryQueries, driver: Driver, interv
                     "(leave it to autovacuum, or pass vacuum_interval=None)"
                 )
                 return
-            if analyze_due(churn):
-                started = time.monotonic()
-                await run("analyze_queue")
-                logger.debug(
-                    "queue table analyzed (%d rows, no statistics before) in %.0f ms",
-                    churn.live,
-                    (time.monotonic() - started) * 1000,
-                )
-            if vacuum_due(churn, interval):
-                started = time.monotonic()
-                await run("vacuum_queue")
-                logger.debug(
-                    "queue table vacuumed (%d dead rows) in %.0f ms",
-                    churn.dead,
-                    (time.monotonic() - started) * 1000,
-                )
+            chores = (
+                (analyze_due(churn), "analyze_queue", f"analyzed ({churn.live} rows, no stats)"),
+                (vacuum_due(churn, interval), "vacuum_queue", f"vacuumed ({churn.dead} dead rows)"),
+            )
+            for due, statement, what in chores:
+                if due:
+                    started = time.monotonic()
+                    await run(statement)
+                    elapsed = (time.monotonic() - started) * 1000
+                    logger.debug("queue table %s in %.0f ms", what, elapsed)
         except Exception as exc:
             logger.debug("queue table vacuum skipped: %s", exc)
