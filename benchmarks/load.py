@@ -66,7 +66,7 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg["workers"]`` PgQueuers, each on its own connection, serving cfg's entrypoints."""
     window = {"t0": math.inf, "t1": math.inf}
     jobs = 0
-    pickups: list[float] = []
+    handled: dict[str, float] = {}  # fleet: payload (the producer's time) -> handler's time
 
     def handler() -> Any:
         async def handle(job: Job) -> None:
@@ -78,7 +78,7 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
             if window["t0"] <= now < window["t1"]:
                 jobs += 1
                 if job.payload:  # fleet: the producer's time before enqueue()
-                    pickups.append((now - float(job.payload)) * 1000)
+                    handled[job.payload.decode()] = now
 
         return handle
 
@@ -108,7 +108,7 @@ async def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     await asyncio.wait(tasks, timeout=30)
     for conn in conns:
         await conn.close()
-    return {"jobs": jobs, "pickup_ms": pickups}
+    return {"jobs": jobs, "handled": handled}
 
 
 async def fleet_producer(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +123,7 @@ async def fleet_producer(cfg: dict[str, Any]) -> dict[str, Any]:
     start, end, interval = cfg["start_at"], cfg["start_at"] + cfg["seconds"], 1 / cfg["rate"]
     names, offset = cfg["entrypoints"], cfg["offset"]
     slot, sent, in_window, late = 0, 0, 0, 0.0
+    committed: dict[str, float] = {}  # payload (the time before enqueue()) -> enqueue returned
 
     async def sender(conn: Any) -> None:
         nonlocal slot, sent, in_window, late
@@ -138,14 +139,22 @@ async def fleet_producer(cfg: dict[str, Any]) -> dict[str, Any]:
             else:
                 late = max(late, -wait)
             now = time.monotonic()
-            await queries.enqueue(names[(offset + k) % len(names)], repr(now).encode())
+            payload = repr(now)
+            await queries.enqueue(names[(offset + k) % len(names)], payload.encode())
+            committed[payload] = time.monotonic()
             sent += 1
             in_window += cfg["t0"] <= now < cfg["t1"]
         await conn.close()
 
     await asyncio.gather(*(sender(conn) for conn in conns))
     due = math.ceil(cfg["seconds"] * cfg["rate"])
-    return {"sent": sent, "due": due, "sent_in_window": in_window, "late_max_ms": late * 1000}
+    return {
+        "sent": sent,
+        "due": due,
+        "sent_in_window": in_window,
+        "late_max_ms": late * 1000,
+        "committed": committed,
+    }
 
 
 async def topup(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -268,7 +277,11 @@ async def fleet(args: argparse.Namespace) -> dict[str, Any]:
     counted = [await finish(w) for w in workers]
     await conn.close()
     jobs = sum(r["jobs"] for r in counted)
-    pickups = sorted(x for r in counted for x in r["pickup_ms"])
+    handled = {k: v for r in counted for k, v in r["handled"].items()}
+    committed = {k: v for s in sent for k, v in s["committed"].items()}
+    pickups = sorted((at - float(k)) * 1000 for k, at in handled.items())
+    enqueues = sorted((committed[k] - float(k)) * 1000 for k in handled if k in committed)
+    from_commit = sorted((at - committed[k]) * 1000 for k, at in handled.items() if k in committed)
     secs = t1 - t0
     return {
         "jobs": jobs,
@@ -280,6 +293,12 @@ async def fleet(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": pct(pickups, 50),
         "p99_ms": pct(pickups, 99),
         "max_ms": pickups[-1] if pickups else None,
+        # The same pickups split at the producer's enqueue() returning: its commit (which waits
+        # in the NOTIFY line and for the WAL flush), then the queue's own part.
+        "enqueue_p50_ms": pct(enqueues, 50),
+        "enqueue_p99_ms": pct(enqueues, 99),
+        "from_commit_p50_ms": pct(from_commit, 50),
+        "from_commit_p99_ms": pct(from_commit, 99),
         **cpu_figures(before, after, jobs, secs),
         "cpu_note": cpu_note,
         "setup": f"{args.processes} worker processes x {args.concurrency} concurrent jobs "

@@ -11,6 +11,9 @@ LOAD_METRICS: dict[str, list[tuple[str, str]]] = {
         ("jobs_per_second", "higher"),
         ("p50_ms", "lower"),
         ("p99_ms", "lower"),
+        ("from_commit_p50_ms", "lower"),
+        ("from_commit_p99_ms", "lower"),
+        ("enqueue_p99_ms", "lower"),
         ("cpu_ms_per_job", "lower"),
     ],
     "pickup": [("p99_ms", "lower"), ("p50_ms", "lower")],
@@ -111,6 +114,11 @@ def headline(result: dict[str, Any]) -> str:
         parts.append(f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms")
     if result.get("negative"):
         parts.append(f"({result['negative']} negative, min {result['min_ms']:.2f} ms)")
+    if result.get("from_commit_p99_ms") is not None:
+        parts.append(
+            f"(enqueue p99 {result['enqueue_p99_ms']:.2f} ms; from its commit p50 "
+            f"{result['from_commit_p50_ms']:.2f} p99 {result['from_commit_p99_ms']:.2f} ms)"
+        )
     if "cpu_ms_per_job" in result:
         cpu = result["cpu_ms_per_job"]
         parts.append("server CPU n/a" if cpu is None else f"server CPU {cpu:.3f} ms/job")

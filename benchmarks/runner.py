@@ -27,7 +27,9 @@ The load scenarios (issue 16; in load.py, workers and producers in processes of 
   batch), serving 20 entrypoints of which 3 have ``concurrency_limit=2``; ``--producers`` 4
   producer processes (4 connections each) enqueue single jobs at ``--rate`` jobs/s in total,
   each job's payload the producer's time before ``enqueue()``. After a 2 s warm-up it counts
-  for ``--time`` s: jobs/s, pickup p50/p99 (payload time to the handler's first line), and the
+  for ``--time`` s: jobs/s, pickup p50/p99 (payload time to the handler's first line), the
+  same pickups split where the producer's ``enqueue()`` returned (``enqueue_p50_ms``/``_p99``:
+  its commit; ``from_commit_p50_ms``/``_p99``: the queue's own part), and the
   PostgreSQL server's CPU per job (``cpu_ms_per_job``: utime+stime of the postmaster and all
   its children from /proc, before and after, see pgserver.py; null with ``cpu_note`` saying
   why when the server's processes are not readable here). ``enqueued_per_second`` and
