@@ -23,11 +23,12 @@ stops the worker.
 The chore also runs ``ANALYZE`` once when the table holds a backlog (``ANALYZE_MIN_LIVE``
 rows) but has no column statistics (``analyze_due``): a server with autovacuum off, or a new
 table before autovacuum's first look. Without statistics the planner guesses that a handful of
-rows match the claim, and its generic plan can take the (entrypoint, execute_after) index and
-sort the entrypoint's whole backlog on every claim: measured, 75,000 queued jobs claimed at
-27,000 jobs/s until the first VACUUM refreshed the table's size and the plan, then at
-760 jobs/s (benchmarks/nostats.py; benchmarks/RESULTS.md, 2026-12-04 third stop). With
-statistics the planner walks the (entrypoint, priority, id) index and stops at the batch.
+rows match the claim, and once the table is large its generic plan can take the (entrypoint,
+execute_after) index and sort the entrypoint's whole backlog on every claim (a VACUUM, which
+refreshes the table's size, replans it so mid-run). Measured: 200,000 queued jobs without
+statistics claimed at 700 jobs/s, and at 24,000 after the ANALYZE (benchmarks/nostats.py;
+benchmarks/RESULTS.md, 2026-12-04 third stop). With statistics the planner walks the
+(entrypoint, priority, id) index and stops at the batch.
 """
 
 from __future__ import annotations
@@ -135,4 +136,4 @@ async def vacuum_loop(queries: Queries | InMemoryQueries, driver: Driver, interv
                     elapsed = (time.monotonic() - started) * 1000
                     logger.debug("queue table %s in %.0f ms", what, elapsed)
         except Exception as exc:
-            logger.debug("queue table vacuum skipped: %s", exc)
+            logger.debug("queue table maintenance skipped: %s", exc)
